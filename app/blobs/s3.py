@@ -1,0 +1,241 @@
+"""Blob store on S3 (or any S3-compatible endpoint such as MinIO) through boto3.
+
+Writes stream through a multipart upload whose parts are sent as they fill; the declared
+sha256/size is checked before CompleteMultipartUpload, so a mismatch aborts the upload and
+nothing ever becomes visible under the key. Objects smaller than one part are sent with a
+single PutObject after verification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from app.blobs.base import STREAM_CHUNK, BlobInfo, BlobNotFound, HashingReader, MiB, validate_key
+from app.config import ConfigError
+from app.errors import StorageUnavailable
+
+PART_SIZE = 16 * MiB  # S3 needs >= 5 MiB parts; 16 MiB keeps 10,000 parts above 150 GB
+PARTS_IN_FLIGHT = 4  # bounds memory at PART_SIZE * (PARTS_IN_FLIGHT + 1)
+
+
+class S3BlobStore:
+    def __init__(self, url: str, endpoint_url: str | None, create_bucket: bool):
+        parsed = urlparse(url)
+        self.bucket = parsed.netloc
+        self.prefix = parsed.path.strip("/")
+        self.endpoint_url = endpoint_url
+        self.create_bucket = create_bucket
+        self.client: Any = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            config=Config(
+                retries={"max_attempts": 3, "mode": "standard"},
+                max_pool_connections=32,
+                connect_timeout=5,
+                read_timeout=60,
+                signature_version="s3v4",
+            ),
+        )
+        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-part")
+
+    def _key(self, key: str) -> str:
+        validate_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def check(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code not in ("404", "NoSuchBucket", "NotFound"):
+                raise ConfigError(
+                    f"ATRIUM_STORAGE_URL: bucket {self.bucket!r} is not accessible ({code}); "
+                    "check the AWS_* credentials"
+                ) from None
+        except BotoCoreError as exc:
+            raise ConfigError(
+                f"ATRIUM_S3_ENDPOINT_URL: cannot reach S3 at {self.endpoint_url or 'AWS'} ({exc}); "
+                "check that the endpoint runs and the URL is right"
+            ) from None
+        if not self.create_bucket:
+            raise ConfigError(
+                f"ATRIUM_STORAGE_URL: bucket {self.bucket!r} does not exist; create it or set "
+                "ATRIUM_S3_CREATE_BUCKET=true"
+            )
+        try:
+            self.client.create_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            raise ConfigError(
+                f"ATRIUM_STORAGE_URL: bucket {self.bucket!r} does not exist and could not be "
+                f"created ({exc.response.get('Error', {}).get('Code')}); create it by hand"
+            ) from None
+
+    def put(
+        self,
+        key: str,
+        chunks: Iterable[bytes],
+        *,
+        sha256: str | None = None,
+        size: int | None = None,
+    ) -> BlobInfo:
+        s3_key = self._key(key)
+        reader = HashingReader(sha256, size)
+        buffer = bytearray()
+        upload: _Multipart | None = None
+        try:
+            for chunk in chunks:
+                reader.feed(chunk)
+                buffer += chunk
+                while len(buffer) >= PART_SIZE:
+                    upload = upload or _Multipart(self, s3_key)
+                    upload.send(bytes(buffer[:PART_SIZE]))
+                    del buffer[:PART_SIZE]
+            digest = reader.verify()
+            if upload is None:
+                self._call(
+                    self.client.put_object, Bucket=self.bucket, Key=s3_key, Body=bytes(buffer)
+                )
+            else:
+                if buffer:
+                    upload.send(bytes(buffer))
+                upload.complete()
+        except BaseException:
+            if upload is not None:
+                upload.abort()
+            raise
+        return BlobInfo(key=key, size=reader.count, sha256=digest)
+
+    def open(self, key: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
+        if length == 0:
+            if self.size(key) is None:
+                raise BlobNotFound(f"object {key} not found")
+            return iter(())
+        if start or length is not None:
+            end = "" if length is None else str(start + length - 1)
+            kwargs["Range"] = f"bytes={start}-{end}"
+        try:
+            response = self._call(self.client.get_object, **kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404"):
+                raise BlobNotFound(f"object {key} not found") from None
+            if code == "InvalidRange":
+                return iter(())
+            raise
+        return _stream_body(response["Body"])
+
+    def size(self, key: str) -> int | None:
+        try:
+            head = self._call(self.client.head_object, Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return int(head["ContentLength"])
+
+    def delete(self, key: str) -> None:
+        self._call(self.client.delete_object, Bucket=self.bucket, Key=self._key(key))
+
+    def keys(self, prefix: str = "") -> Iterator[tuple[str, float]]:
+        full_prefix = self._key(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
+        paginator = self.client.get_paginator("list_objects_v2")
+        strip = len(f"{self.prefix}/") if self.prefix else 0
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=full_prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"][strip:], item["LastModified"].timestamp()
+
+    def presigned_url(self, key: str, expires_s: int) -> str | None:
+        url: str = self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self._key(key)},
+            ExpiresIn=expires_s,
+        )
+        return url
+
+    def presigned_part_url(self, key: str, upload_id: str, part: int, expires_s: int) -> str:
+        url: str = self.client.generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self._key(key),
+                "UploadId": upload_id,
+                "PartNumber": part,
+            },
+            ExpiresIn=expires_s,
+        )
+        return url
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+    def _call(self, method: Any, **kwargs: Any) -> Any:
+        try:
+            return method(**kwargs)
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"object storage did not answer: {exc}") from exc
+
+
+class _Multipart:
+    """One multipart upload; parts are sent from a thread pool, a few in flight at a time."""
+
+    def __init__(self, store: S3BlobStore, s3_key: str):
+        self.store = store
+        self.key = s3_key
+        created = store._call(store.client.create_multipart_upload, Bucket=store.bucket, Key=s3_key)
+        self.upload_id: str = created["UploadId"]
+        self.futures: list[Future[dict[str, Any]]] = []
+
+    def send(self, data: bytes) -> None:
+        number = len(self.futures) + 1
+        pending = [f for f in self.futures if not f.done()]
+        if len(pending) >= PARTS_IN_FLIGHT:
+            pending[0].result()
+        self.futures.append(self.store.pool.submit(self._upload_part, number, data))
+
+    def _upload_part(self, number: int, data: bytes) -> dict[str, Any]:
+        answer = self.store._call(
+            self.store.client.upload_part,
+            Bucket=self.store.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=data,
+        )
+        return {"PartNumber": number, "ETag": answer["ETag"]}
+
+    def complete(self) -> None:
+        parts = [future.result() for future in self.futures]
+        self.store._call(
+            self.store.client.complete_multipart_upload,
+            Bucket=self.store.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": parts},
+        )
+
+    def abort(self) -> None:
+        for future in self.futures:
+            future.cancel()
+        try:
+            self.store.client.abort_multipart_upload(
+                Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id
+            )
+        except (ClientError, BotoCoreError):
+            pass  # an orphaned upload is reclaimed by the bucket's lifecycle rule or gc
+
+
+def _stream_body(body: Any) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(chunk_size=STREAM_CHUNK)
+    finally:
+        body.close()

@@ -1,0 +1,164 @@
+"""The `atrium` console script (ARCHITECTURE.md §4).
+
+Commands that create secrets print them as the last line of stdout so scripts can take
+`| tail -n 1`. Configuration errors print one line naming the variable and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from fastapi import FastAPI
+
+from app.config import ConfigError, Settings
+from app.errors import AtriumError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(func: F) -> F:
+    """Turn configuration and domain errors into one line on stderr, no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            click.echo(f"atrium: configuration error: {exc}", err=True)
+            sys.exit(2)
+        except AtriumError as exc:
+            click.echo(f"atrium: error: {exc.message}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _ready_app() -> FastAPI:
+    """An app whose database and store answer and whose schema is up to date."""
+    from app.db.migrate import upgrade
+    from app.main import check_storage, create_app
+
+    app = create_app(Settings())
+    check_storage(app)
+    upgrade(app.state.engine)
+    return app
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="atrium")
+def main() -> None:
+    """Atrium: a self-hosted model and dataset hub, compatible with the Hugging Face Hub.
+
+    Configuration comes from ATRIUM_* environment variables; `atrium config` shows them.
+    """
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="TCP port.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
+@friendly_errors
+def serve(host: str, port: int, workers: int) -> None:
+    """Apply pending migrations, then serve the hub over HTTP."""
+    import uvicorn
+
+    app = _ready_app()
+    settings: Settings = app.state.settings
+    click.echo(
+        f"atrium: serving on http://{host}:{port} (database {settings.database_url.split('://')[0]}, "
+        f"storage {settings.storage_url})",
+        err=True,
+    )
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        proxy_headers=True,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@main.group()
+def users() -> None:
+    """Manage user accounts."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Make the user a site administrator.")
+@click.option("--email", default=None, help="E-mail address.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read a password (for web sign-in) from stdin."
+)
+@friendly_errors
+def users_create(name: str, admin: bool, email: str | None, password_stdin: bool) -> None:
+    """Create user NAME and a write token; the token is the last line of stdout."""
+    from app.auth.service import create_token, create_user
+    from app.db.engine import write_transaction
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    if password_stdin and not password:
+        raise click.UsageError("--password-stdin given but no password on stdin")
+    app = _ready_app()
+    with write_transaction(app.state.sessionmaker) as session:
+        user = create_user(session, name, password=password, email=email, is_admin=admin)
+        issued = create_token(session, user, role="write", label="cli")
+    click.echo(f"created user {name}{' (admin)' if admin else ''} with a write token:")
+    click.echo(issued.secret)
+
+
+@main.group()
+def tokens() -> None:
+    """Manage access tokens."""
+
+
+@tokens.command("create")
+@click.argument("user")
+@click.option(
+    "--role",
+    type=click.Choice(["read", "write"]),
+    default="write",
+    show_default=True,
+    help="What the token may do.",
+)
+@click.option("--label", default="", help="A name to recognise the token by.")
+@friendly_errors
+def tokens_create(user: str, role: str, label: str) -> None:
+    """Create a token for USER; the token is the last line of stdout."""
+    from app.auth.service import create_token, get_user
+    from app.db.engine import write_transaction
+
+    app = _ready_app()
+    with write_transaction(app.state.sessionmaker) as session:
+        issued = create_token(session, get_user(session, user), role=role, label=label)
+    click.echo(f"created {role} token for {user}:")
+    click.echo(issued.secret)
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@friendly_errors
+def db_upgrade() -> None:
+    """Apply pending migrations."""
+    _ready_app()
+    click.echo("database is up to date")
+
+
+@main.command("config")
+@friendly_errors
+def show_config() -> None:
+    """Show every setting with its effective value (secrets masked)."""
+    settings = Settings().resolved()
+    rows = settings.describe()
+    width = max(len(name) for name in rows)
+    for name, value in rows.items():
+        click.echo(f"{name.ljust(width)}  {value}")

@@ -1,0 +1,118 @@
+"""Settings: every `ATRIUM_*` variable in one place (ARCHITECTURE.md §3).
+
+Derived defaults (database and storage URLs under the data dir, the secret key kept in the data
+dir) are resolved by `Settings.resolved()` so that building a Settings object never touches disk.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_KEY_FILE = "secret_key"
+SUPPORTED_DB_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
+SUPPORTED_STORAGE_SCHEMES = ("file", "s3")
+
+
+class ConfigError(Exception):
+    """A setting has a bad value; the message names the variable and the fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ATRIUM_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("storage"), description="embedded database, blobs, caches")
+    database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite in data dir")
+    storage_url: str = Field(default="", description="file://PATH or s3://bucket[/prefix]")
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO)")
+    s3_create_bucket: bool = Field(default=True, description="create the bucket if missing")
+    s3_presign_downloads: bool = Field(
+        default=False, description="redirect LFS downloads to presigned S3 URLs"
+    )
+    public_url: str | None = Field(default=None, description="external base URL for links")
+    secret_key: SecretStr | None = Field(default=None, description="signs sessions and tokens")
+    max_request_body: int = Field(
+        default=2 * 1024**3, description="largest accepted request body in bytes"
+    )
+    log_level: str = Field(default="info", description="log level of the server")
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    def resolved(self) -> Settings:
+        """Fill derived defaults and check every URL, raising ConfigError with the fix."""
+        data_dir = self.data_dir.expanduser().absolute()
+        database_url = self.database_url or f"sqlite:///{data_dir / 'atrium.db'}"
+        storage_url = self.storage_url or f"file://{data_dir / 'blobs'}"
+        _check_scheme("ATRIUM_DATABASE_URL", database_url, SUPPORTED_DB_SCHEMES)
+        _check_scheme("ATRIUM_STORAGE_URL", storage_url, SUPPORTED_STORAGE_SCHEMES)
+        if storage_url.startswith("s3://") and not urlparse(storage_url).netloc:
+            raise ConfigError("ATRIUM_STORAGE_URL: s3 URL has no bucket; use s3://bucket[/prefix]")
+        if database_url.startswith("postgresql://"):
+            database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+        secret = self.secret_key or SecretStr(_load_or_create_secret(data_dir))
+        return self.model_copy(
+            update={
+                "data_dir": data_dir,
+                "database_url": database_url,
+                "storage_url": storage_url,
+                "secret_key": secret,
+            }
+        )
+
+    @property
+    def secret(self) -> bytes:
+        if self.secret_key is None:
+            raise ConfigError("ATRIUM_SECRET_KEY: settings were not resolved")
+        return self.secret_key.get_secret_value().encode()
+
+    def describe(self) -> dict[str, str]:
+        """Every setting as `ATRIUM_NAME -> value`, secrets masked (for `atrium config`)."""
+        rows: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                shown = "********" if value.get_secret_value() else ""
+            else:
+                shown = "" if value is None else str(value)
+            if name == "database_url":
+                shown = _mask_password(shown)
+            rows[f"ATRIUM_{name.upper()}"] = shown
+        return rows
+
+
+def _check_scheme(variable: str, url: str, allowed: tuple[str, ...]) -> None:
+    scheme = urlparse(url).scheme
+    if scheme not in allowed:
+        choices = ", ".join(f"{s}://" for s in allowed)
+        raise ConfigError(f"{variable}: unknown URL scheme {scheme!r} in {url!r}; use {choices}")
+
+
+def _mask_password(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":********@")
+    return url
+
+
+def _load_or_create_secret(data_dir: Path) -> str:
+    path = data_dir / SECRET_KEY_FILE
+    if path.exists():
+        return path.read_text().strip()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+    except OSError as exc:
+        raise ConfigError(
+            f"ATRIUM_DATA_DIR: cannot write {path} ({exc.strerror}); "
+            "choose a writable folder or set ATRIUM_SECRET_KEY"
+        ) from None
+    return key

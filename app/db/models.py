@@ -1,0 +1,20 @@
+"""Imports every table so that Alembic and `Base.metadata` see the whole schema."""
+
+from app.auth.models import Membership, Organization, Token, User
+from app.db.base import Base
+from app.repos.models import Commit, LfsObject, Ref, Repo, RepoCommit, RepoLfsObject, TreeEntry
+
+__all__ = [
+    "Base",
+    "Commit",
+    "LfsObject",
+    "Membership",
+    "Organization",
+    "Ref",
+    "Repo",
+    "RepoCommit",
+    "RepoLfsObject",
+    "Token",
+    "TreeEntry",
+    "User",
+]

@@ -1,0 +1,99 @@
+"""One error hierarchy, mapped to HTTP in exactly one handler (`app.main`).
+
+    AtriumError                       500  (never raised bare)
+    ├── BadRequest                    400
+    │   └── InvalidName               400
+    ├── Unauthorized                  401  "Invalid credentials in Authorization header"
+    ├── Forbidden                     403
+    ├── NotFound                      404
+    │   ├── RepoNotFound              404 (401 for anonymous callers, as huggingface.co does)
+    │   ├── RevisionNotFound          404
+    │   └── EntryNotFound             404
+    ├── Conflict                      409
+    ├── PreconditionFailed            412  stale parent commit
+    ├── PayloadTooLarge               413
+    ├── RangeNotSatisfiable           416
+    └── StorageUnavailable            503  retryable
+
+`code` becomes the `X-Error-Code` header that huggingface_hub classifies errors by
+(utils/_http.py); `message` the `X-Error-Message` header and the JSON `{"error": ...}` body.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class AtriumError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str | None] = None
+    default_message: ClassVar[str] = "Internal error"
+
+    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None):
+        self.message = message or self.default_message
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+class BadRequest(AtriumError):
+    status = 400
+    default_message = "Bad request"
+
+
+class InvalidName(BadRequest):
+    default_message = "Invalid name"
+
+
+class Unauthorized(AtriumError):
+    status = 401
+    default_message = "Invalid credentials in Authorization header"
+
+
+class Forbidden(AtriumError):
+    status = 403
+    default_message = "You don't have the rights to perform this action"
+
+
+class NotFound(AtriumError):
+    status = 404
+    default_message = "Not found"
+
+
+class RepoNotFound(NotFound):
+    code = "RepoNotFound"
+    default_message = "Repository not found"
+
+
+class RevisionNotFound(NotFound):
+    code = "RevisionNotFound"
+    default_message = "Revision not found"
+
+
+class EntryNotFound(NotFound):
+    code = "EntryNotFound"
+    default_message = "Entry not found"
+
+
+class Conflict(AtriumError):
+    status = 409
+    default_message = "Conflict"
+
+
+class PreconditionFailed(AtriumError):
+    status = 412
+    default_message = "A commit has happened since. Please refresh and try again."
+
+
+class PayloadTooLarge(AtriumError):
+    status = 413
+    default_message = "Request body too large"
+
+
+class RangeNotSatisfiable(AtriumError):
+    status = 416
+    default_message = "Requested range not satisfiable"
+
+
+class StorageUnavailable(AtriumError):
+    status = 503
+    default_message = "Storage is unavailable, retry later"

@@ -1,0 +1,124 @@
+"""HTTP plumbing shared by every route: request ids, Hub-style errors, access logs, dates."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import AtriumError
+
+log = logging.getLogger("atrium.access")
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+def iso_z(moment: datetime) -> str:
+    """`2024-01-02T03:04:05.000Z`: huggingface_hub's parser needs the trailing Z."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def error_response(
+    status: int,
+    message: str,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    head: bool = False,
+) -> Response:
+    out = dict(headers or {})
+    # Header values must be latin-1 and single-line.
+    out["X-Error-Message"] = message.replace("\n", " ").encode("latin-1", "replace").decode()
+    if code:
+        out["X-Error-Code"] = code
+    if head:
+        return Response(status_code=status, headers=out)
+    return JSONResponse({"error": message}, status_code=status, headers=out)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AtriumError)
+    async def _atrium(request: Request, exc: AtriumError) -> Response:
+        # A hidden repo is 404 to everyone, anonymous included (ARCHITECTURE.md §6), unlike
+        # huggingface.co's 401: the client maps both alike thanks to X-Error-Code.
+        return error_response(
+            exc.status, exc.message, exc.code, exc.headers, head=request.method == "HEAD"
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+            problems.append(f"{where}: {error.get('msg', 'invalid')}")
+        return error_response(400, "Invalid request: " + "; ".join(problems))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        return error_response(exc.status_code, message, None, dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        logging.getLogger("atrium").exception("unhandled error on %s", request.url.path)
+        return error_response(500, "Internal server error; see the server log for details")
+
+
+class RequestContextMiddleware:
+    """Adds X-Request-Id to every response, refuses oversized bodies, logs one JSON line."""
+
+    def __init__(self, app: ASGIApp, max_body: int):
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status_holder: dict[str, Any] = {"status": 500}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ]
+            await send(message)
+
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            response = error_response(
+                413, f"Request body too large: the limit is {self.max_body} bytes"
+            )
+            await response(scope, receive, send_with_id)
+        else:
+            await self.app(scope, receive, send_with_id)
+        state = scope.get("state", {})
+        log.info(
+            json.dumps(
+                {
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status_holder["status"],
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                    "user": state.get("user_name"),
+                    "repo": state.get("repo_id"),
+                }
+            )
+        )

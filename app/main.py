@@ -1,0 +1,75 @@
+"""The application factory: `create_app(settings)` wires storage, routers and middleware."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from app import __version__
+from app.auth.routes import router as auth_router
+from app.blobs import create_blob_store
+from app.config import Settings
+from app.db.engine import check_database, make_engine, make_sessionmaker
+from app.deps import BlobsDep, SessionDep
+from app.http import RequestContextMiddleware, install_error_handlers
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; storage is checked at start-up, so bad settings fail fast with one line."""
+    settings = (settings or Settings()).resolved()
+    engine = make_engine(settings.database_url)
+    blobs = create_blob_store(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Atrium",
+        version=__version__,
+        description="A self-hosted model and dataset hub, wire-compatible with the Hugging Face Hub.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.blobs = blobs
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body=settings.max_request_body)
+    app.include_router(_system_router())
+    app.include_router(auth_router)
+    return app
+
+
+def check_storage(app: FastAPI) -> None:
+    """Raise ConfigError when the database or blob store does not answer (for `serve`)."""
+    check_database(app.state.engine)
+    app.state.blobs.check()
+
+
+def _system_router() -> Any:
+    from fastapi import APIRouter
+
+    router = APIRouter(tags=["system"])
+
+    @router.get("/health")
+    def health(session: SessionDep, blobs: BlobsDep) -> dict[str, str]:
+        session.execute(text("SELECT 1"))
+        blobs.size("health/probe")
+        return {"status": "ok"}
+
+    @router.get("/api/agent-harnesses", include_in_schema=False)
+    def agent_harnesses() -> dict[str, Any]:
+        # huggingface_hub's once-a-day telemetry probe (hf-protocol.md §1).
+        return {"standardEnvVars": [], "harnesses": {}}
+
+    return router
+
+
+logging.getLogger("atrium").addHandler(logging.NullHandler())
