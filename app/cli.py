@@ -162,3 +162,7 @@ def show_config() -> None:
     width = max(len(name) for name in rows)
     for name, value in rows.items():
         click.echo(f"{name.ljust(width)}  {value}")
+
+
+if __name__ == "__main__":
+    main()

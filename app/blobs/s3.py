@@ -8,6 +8,7 @@ single PutObject after verification.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -22,8 +23,9 @@ from app.blobs.base import STREAM_CHUNK, BlobInfo, BlobNotFound, HashingReader, 
 from app.config import ConfigError
 from app.errors import StorageUnavailable
 
-PART_SIZE = 16 * MiB  # S3 needs >= 5 MiB parts; 16 MiB keeps 10,000 parts above 150 GB
-PARTS_IN_FLIGHT = 4  # bounds memory at PART_SIZE * (PARTS_IN_FLIGHT + 1)
+PART_SIZE = 8 * MiB  # S3 needs >= 5 MiB parts; grown for huge declared sizes (10,000 parts max)
+MAX_PARTS = 9_000
+PARTS_IN_FLIGHT = 3  # bounds memory at part size * (PARTS_IN_FLIGHT + 2)
 
 
 class S3BlobStore:
@@ -91,14 +93,15 @@ class S3BlobStore:
         reader = HashingReader(sha256, size)
         buffer = bytearray()
         upload: _Multipart | None = None
+        part_size = max(PART_SIZE, (size or 0) // MAX_PARTS + 1)
         try:
             for chunk in chunks:
                 reader.feed(chunk)
                 buffer += chunk
-                while len(buffer) >= PART_SIZE:
+                while len(buffer) >= part_size:
                     upload = upload or _Multipart(self, s3_key)
-                    upload.send(bytes(buffer[:PART_SIZE]))
-                    del buffer[:PART_SIZE]
+                    upload.send(bytes(buffer[:part_size]))
+                    del buffer[:part_size]
             digest = reader.verify()
             if upload is None:
                 self._call(
@@ -226,12 +229,11 @@ class _Multipart:
     def abort(self) -> None:
         for future in self.futures:
             future.cancel()
-        try:
+        # An orphaned upload that cannot be aborted now is reclaimed by a bucket lifecycle rule.
+        with contextlib.suppress(ClientError, BotoCoreError):
             self.store.client.abort_multipart_upload(
                 Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id
             )
-        except (ClientError, BotoCoreError):
-            pass  # an orphaned upload is reclaimed by the bucket's lifecycle rule or gc
 
 
 def _stream_body(body: Any) -> Iterator[bytes]:

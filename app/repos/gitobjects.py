@@ -1,0 +1,73 @@
+"""Git objects in the blob store, encoded and hashed by dulwich.
+
+Each object is stored once, as a zlib-compressed loose object (the `.git/objects` format),
+under `git/<sha1>`. Being content-addressed, an object shared by many repos is stored once.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from dulwich.objects import Blob, ShaFile
+
+from app.blobs import BlobStore
+from app.blobs.base import read_all
+
+GIT_PREFIX = "git/"
+EMPTY_TREE_SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+LFS_SPEC = "https://git-lfs.github.com/spec/v1"
+LFS_POINTER_MAX = 1024  # git-lfs refuses to parse pointer files larger than this
+_POINTER_RE = re.compile(
+    rb"^version https://git-lfs\.github\.com/spec/v1\n"
+    rb"oid sha256:(?P<oid>[0-9a-f]{64})\n"
+    rb"size (?P<size>[0-9]+)\n"
+    rb"(?:[a-z0-9.-]+ [^\n]*\n)*$"
+)
+
+MODE_FILE = 0o100644
+MODE_EXEC = 0o100755
+MODE_LINK = 0o120000
+MODE_TREE = 0o040000
+MODE_GITLINK = 0o160000
+
+
+@dataclass(frozen=True)
+class LfsPointer:
+    oid: str
+    size: int
+
+
+def object_key(sha: str) -> str:
+    return f"{GIT_PREFIX}{sha}"
+
+
+def store_objects(blobs: BlobStore, objects: Iterable[ShaFile]) -> None:
+    """Write objects that are not stored yet; each write is atomic and durable."""
+    for obj in objects:
+        key = object_key(obj.id.decode())
+        if blobs.size(key) is None:
+            blobs.put(key, obj.as_legacy_object_chunks())
+
+
+def load_object(blobs: BlobStore, sha: str) -> ShaFile:
+    return ShaFile.from_file(io.BytesIO(read_all(blobs, object_key(sha))))
+
+
+def lfs_pointer_text(oid: str, size: int) -> bytes:
+    return f"version {LFS_SPEC}\noid sha256:{oid}\nsize {size}\n".encode()
+
+
+def lfs_pointer_blob(oid: str, size: int) -> Blob:
+    return Blob.from_string(lfs_pointer_text(oid, size))
+
+
+def parse_lfs_pointer(data: bytes) -> LfsPointer | None:
+    if len(data) > LFS_POINTER_MAX:
+        return None
+    match = _POINTER_RE.match(data)
+    if match is None:
+        return None
+    return LfsPointer(oid=match["oid"].decode(), size=int(match["size"]))

@@ -1,0 +1,121 @@
+"""Repo lifecycle: create (with the initial `.gitattributes` commit), delete, move, settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dulwich.objects import Blob
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.auth.permissions import Principal, require_write
+from app.blobs import BlobStore
+from app.cards.metadata import card_metadata
+from app.db.base import utcnow
+from app.db.engine import write_transaction
+from app.errors import BadRequest, Conflict
+from app.repos.commits import (
+    GITATTRIBUTES,
+    Author,
+    CommitBuilder,
+    CommitPlan,
+    index_commit,
+    make_commit_object,
+    move_ref,
+)
+from app.repos.gitobjects import store_objects
+from app.repos.models import Ref, Repo
+from app.repos.paths import validate_repo_name, validate_repo_type
+from app.repos.service import DEFAULT_BRANCH, HEADS, find_repo
+
+
+@dataclass(frozen=True)
+class CreatedRepo:
+    repo: Repo
+    created: bool
+
+
+def create_repo(
+    factory: sessionmaker[Session],
+    blobs: BlobStore,
+    principal: Principal,
+    repo_type: str | None,
+    namespace: str,
+    name: str,
+    *,
+    private: bool = False,
+) -> Repo:
+    """Create a repo whose `main` holds one commit with HF's default `.gitattributes`;
+    Conflict (409) when it exists. The repo row, ref and commit appear in one transaction."""
+    repo_type = validate_repo_type(repo_type)
+    validate_repo_name(name)
+    assert principal.user is not None
+    with factory() as session:
+        require_write(session, principal, namespace)
+        if find_repo(session, repo_type, f"{namespace}/{name}") is not None:
+            raise Conflict(f"You already created this {repo_type} repo: {namespace}/{name}")
+    builder = CommitBuilder(session=None, base_tree=None)
+    blob = Blob.from_string(GITATTRIBUTES)
+    builder.add(".gitattributes", blob, size=len(GITATTRIBUTES), lfs=None)
+    plan = builder.build()
+    commit = make_commit_object(plan.tree_sha, [], Author.of(principal.user), "initial commit", "")
+    store_objects(blobs, [*plan.objects, commit])
+    try:
+        with write_transaction(factory) as session:
+            repo = Repo(
+                type=repo_type,
+                namespace=namespace,
+                name=name,
+                private=private,
+                settings={},
+                tags=[],
+            )
+            session.add(repo)
+            session.flush()
+            move_ref(session, repo, HEADS + DEFAULT_BRANCH, None, commit.id.decode())
+            index_commit(session, repo, commit, plan.rows)
+    except IntegrityError:
+        raise Conflict(f"You already created this {repo_type} repo: {namespace}/{name}") from None
+    return repo
+
+
+def delete_repo(session: Session, repo: Repo) -> None:
+    """Removes the repo and its refs; its objects stay for `atrium gc` to reclaim."""
+    session.execute(delete(Ref).where(Ref.repo_id == repo.id))
+    session.delete(repo)
+
+
+def move_repo(session: Session, principal: Principal, repo: Repo, to_repo_id: str) -> None:
+    namespace, _, name = to_repo_id.partition("/")
+    if not namespace or not name or "/" in name:
+        raise BadRequest(f"invalid repo id {to_repo_id!r}; use namespace/name")
+    validate_repo_name(name)
+    require_write(session, principal, namespace)
+    if find_repo(session, repo.type, to_repo_id) is not None:
+        raise Conflict(f"A repo named {to_repo_id} already exists")
+    repo.namespace, repo.name = namespace, name
+    repo.updated_at = utcnow()
+
+
+def update_card(session: Session, repo: Repo, ref_name: str, sha: str, plan: CommitPlan) -> None:
+    """After-commit hook: refresh card metadata and lastModified when the default branch moves."""
+    if ref_name != HEADS + DEFAULT_BRANCH:
+        return
+    repo.updated_at = utcnow()
+    if plan.readme is not None or _readme_removed(session, plan):
+        text = (plan.readme or b"").decode("utf-8", "replace")
+        meta = card_metadata(text, repo.type)
+        repo.card_data = meta.data or None
+        repo.tags = meta.tags
+        repo.pipeline_tag = meta.pipeline_tag
+        repo.library_name = meta.library_name
+
+
+def _readme_removed(session: Session, plan: CommitPlan) -> bool:
+    from app.repos.models import TreeEntry
+
+    root_rows = [row for row in plan.rows if row.tree_sha == plan.tree_sha]
+    if not root_rows and plan.tree_sha:
+        root_rows = list(session.scalars(select(TreeEntry).where(TreeEntry.tree_sha == plan.tree_sha)))
+    return all(row.name != "README.md" for row in root_rows)

@@ -1,0 +1,196 @@
+"""Repos, revisions and the file index: lookups and listings that never touch object storage."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.permissions import Principal, can_read, require_write
+from app.errors import EntryNotFound, RepoNotFound, RevisionNotFound
+from app.repos.models import Commit, Ref, Repo, RepoCommit, TreeEntry
+from app.repos.paths import validate_repo_type
+
+HEADS = "refs/heads/"
+TAGS = "refs/tags/"
+DEFAULT_BRANCH = "main"
+SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file or folder of one revision, with its path from the repo root."""
+
+    path: str
+    kind: str  # blob | tree
+    mode: int
+    oid: str
+    size: int
+    lfs_oid: str | None = None
+    lfs_pointer_size: int | None = None
+    xet_hash: str | None = None
+
+    @property
+    def is_dir(self) -> bool:
+        return self.kind == "tree"
+
+    @classmethod
+    def of(cls, row: TreeEntry, path: str) -> FileEntry:
+        return cls(
+            path=path,
+            kind=row.kind,
+            mode=row.mode,
+            oid=row.oid,
+            size=row.size,
+            lfs_oid=row.lfs_oid,
+            lfs_pointer_size=row.lfs_pointer_size,
+            xet_hash=row.xet_hash,
+        )
+
+
+def find_repo(session: Session, repo_type: str, repo_id: str) -> Repo | None:
+    namespace, _, name = repo_id.partition("/")
+    return session.scalar(
+        select(Repo).where(
+            Repo.type == validate_repo_type(repo_type),
+            Repo.namespace == namespace,
+            Repo.name == name,
+        )
+    )
+
+
+def get_repo(
+    session: Session,
+    principal: Principal,
+    repo_type: str,
+    repo_id: str,
+    *,
+    write: bool = False,
+) -> Repo:
+    """The repo if the caller may see it (and write it), else RepoNotFound: never 403 for a
+    hidden repo, so its existence does not leak (ARCHITECTURE.md §6)."""
+    repo = find_repo(session, repo_type, repo_id)
+    if repo is None or not can_read(session, principal, repo.namespace, repo.private):
+        raise RepoNotFound(f"Repository not found: {repo_id}")
+    if write:
+        require_write(session, principal, repo.namespace)
+    return repo
+
+
+def list_refs(session: Session, repo: Repo) -> list[Ref]:
+    return list(session.scalars(select(Ref).where(Ref.repo_id == repo.id).order_by(Ref.name)))
+
+
+def get_ref(session: Session, repo: Repo, ref_name: str) -> Ref | None:
+    return session.scalar(select(Ref).where(Ref.repo_id == repo.id, Ref.name == ref_name))
+
+
+def branch_ref_name(revision: str) -> str:
+    return revision if revision.startswith("refs/") else HEADS + revision
+
+
+def resolve_revision(session: Session, repo: Repo, revision: str | None) -> str:
+    """The commit sha of a branch, tag, full ref or (short) sha of this repo."""
+    revision = revision or DEFAULT_BRANCH
+    names = [revision] if revision.startswith("refs/") else [HEADS + revision, TAGS + revision]
+    refs = {
+        ref.name: ref.commit_sha
+        for ref in session.scalars(select(Ref).where(Ref.repo_id == repo.id, Ref.name.in_(names)))
+    }
+    for name in names:
+        if name in refs:
+            return refs[name]
+    if SHA_RE.match(revision):
+        matches = list(
+            session.scalars(
+                select(RepoCommit.commit_sha)
+                .where(RepoCommit.repo_id == repo.id, RepoCommit.commit_sha.startswith(revision))
+                .limit(2)
+            )
+        )
+        if len(matches) == 1:
+            return matches[0]
+    raise RevisionNotFound(f"Invalid rev id: {revision}")
+
+
+def get_commit(session: Session, sha: str) -> Commit:
+    commit = session.get(Commit, sha)
+    if commit is None:
+        raise RevisionNotFound(f"Invalid rev id: {sha}")
+    return commit
+
+
+def tree_rows(session: Session, tree_shas: Sequence[str]) -> list[TreeEntry]:
+    if not tree_shas:
+        return []
+    query = select(TreeEntry).where(TreeEntry.tree_sha.in_(tree_shas))
+    return list(session.scalars(query.order_by(TreeEntry.tree_sha, TreeEntry.name)))
+
+
+def find_entry(session: Session, root_tree: str, path: str) -> FileEntry | None:
+    """The entry at path in the tree, or None. The empty path is the root folder."""
+    if path in ("", "/"):
+        return FileEntry(path="", kind="tree", mode=0o040000, oid=root_tree, size=0)
+    tree_sha = root_tree
+    parts = path.strip("/").split("/")
+    for depth, part in enumerate(parts):
+        row = session.get(TreeEntry, (tree_sha, part))
+        if row is None:
+            return None
+        if depth == len(parts) - 1:
+            return FileEntry.of(row, "/".join(parts))
+        if row.kind != "tree":
+            return None
+        tree_sha = row.oid
+    return None
+
+
+def list_entries(
+    session: Session, root_tree: str, path: str = "", *, recursive: bool = False
+) -> Iterator[FileEntry]:
+    """Entries under path (files and folders), sorted level by level; EntryNotFound if the
+    path is missing. A file path lists that file alone. One query per folder depth."""
+    start = find_entry(session, root_tree, path)
+    if start is None:
+        raise EntryNotFound(f"Entry not found: {path}")
+    if not start.is_dir:
+        yield start
+        return
+    level = {start.oid: start.path}
+    while level:
+        next_level: dict[str, str] = {}
+        for row in tree_rows(session, list(level)):
+            full = f"{level[row.tree_sha]}/{row.name}" if level[row.tree_sha] else row.name
+            entry = FileEntry.of(row, full)
+            yield entry
+            if recursive and entry.is_dir:
+                next_level[entry.oid] = full
+        level = next_level
+        if not recursive:
+            return
+
+
+def commit_history(
+    session: Session, head: str, *, limit: int, offset: int = 0
+) -> tuple[list[Commit], bool]:
+    """First-parent-then-others history from head, newest first: (page, has_more)."""
+    wanted = offset + limit + 1
+    seen: set[str] = set()
+    ordered: list[Commit] = []
+    frontier = [head]
+    while frontier and len(ordered) < wanted:
+        batch = [sha for sha in frontier if sha not in seen]
+        seen.update(batch)
+        found = {c.sha: c for c in session.scalars(select(Commit).where(Commit.sha.in_(batch)))}
+        frontier = []
+        for sha in batch:
+            commit = found.get(sha)
+            if commit is not None:
+                ordered.append(commit)
+                frontier.extend(commit.parents)
+    ordered.sort(key=lambda c: c.authored_at, reverse=True)
+    page = ordered[offset : offset + limit]
+    return page, len(ordered) > offset + limit

@@ -1,0 +1,97 @@
+"""Fixtures: a live server per backend (sqlite+folder, postgres+s3), real clients.
+
+Backends come from ATRIUM_TEST_BACKENDS (default "sqlite,postgres"). Under CI=true an
+unreachable PostgreSQL fails the run instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# The clients must not call outside services (hf-protocol.md §1, §13).
+os.environ.update(
+    {
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "DISABLE_SAFETENSORS_CONVERSION": "1",
+        "HF_UPDATE_DOWNLOAD_COUNTS": "0",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+)
+os.environ.pop("HF_TOKEN", None)
+
+from tests.live import (  # noqa: E402
+    AWS_ENV,
+    Backend,
+    LiveServer,
+    moto_server,
+    postgres_available,
+    postgres_database,
+    start_server,
+)
+
+BACKENDS = [b.strip() for b in os.environ.get("ATRIUM_TEST_BACKENDS", "sqlite,postgres").split(",")]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend_name(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    if name == "postgres" and not postgres_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL on 127.0.0.1:5432 is unreachable; CI needs it")
+        pytest.skip("PostgreSQL is not reachable")
+    return name
+
+
+@pytest.fixture(scope="session")
+def backend(
+    backend_name: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Backend]:
+    data_dir = tmp_path_factory.mktemp(f"atrium-{backend_name}")
+    if backend_name == "sqlite":
+        yield Backend("sqlite", data_dir)
+        return
+    endpoint = request.getfixturevalue("s3_endpoint")
+    with postgres_database() as db_url:
+        env = {
+            "ATRIUM_DATABASE_URL": db_url,
+            "ATRIUM_STORAGE_URL": f"s3://atrium-{secrets.token_hex(4)}/blobs",
+            "ATRIUM_S3_ENDPOINT_URL": endpoint,
+            **AWS_ENV,
+        }
+        os.environ.update(AWS_ENV)
+        yield Backend("postgres", data_dir, env)
+
+
+@pytest.fixture(scope="session")
+def server(backend: Backend) -> Iterator[LiveServer]:
+    live = start_server(backend)
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def user(server: LiveServer) -> tuple[str, str]:
+    """A fresh user with a write token: (name, token)."""
+    return server.new_user()
+
+
+@pytest.fixture
+def hf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty huggingface_hub cache for this test."""
+    home = tmp_path / "hf-home"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_CACHE", str(home / "hub"))
+    return home
