@@ -68,8 +68,9 @@ def serve(host: str, port: int, workers: int) -> None:
 
     app = _ready_app()
     settings: Settings = app.state.settings
+    database = settings.database_url.split("://")[0]
     click.echo(
-        f"atrium: serving on http://{host}:{port} (database {settings.database_url.split('://')[0]}, "
+        f"atrium: serving on http://{host}:{port} (database {database}, "
         f"storage {settings.storage_url})",
         err=True,
     )

@@ -14,9 +14,16 @@ from app import __version__
 from app.auth.routes import router as auth_router
 from app.blobs import create_blob_store
 from app.config import Settings
+from app.datasets import routes as datasets
 from app.db.engine import check_database, make_engine, make_sessionmaker
 from app.deps import BlobsDep, SessionDep
+from app.git import routes as git
 from app.http import RequestContextMiddleware, install_error_handlers
+from app.hub import routes as hub
+from app.inference import routes as inference
+from app.lfs import routes as lfs
+from app.web import routes as web
+from app.xet import routes as xet
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -33,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Atrium",
         version=__version__,
-        description="A self-hosted model and dataset hub, wire-compatible with the Hugging Face Hub.",
+        description="A self-hosted model and dataset hub, compatible with the Hugging Face Hub.",
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -44,6 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, max_body=settings.max_request_body)
     app.include_router(_system_router())
     app.include_router(auth_router)
+    # Specific prefixes first; the web pages' catch-all `/{namespace}/{name}` routes come last.
+    for module in (hub, lfs, xet, git, inference, datasets, web):
+        app.include_router(module.router)
     return app
 
 

@@ -26,7 +26,7 @@ os.environ.update(
 )
 os.environ.pop("HF_TOKEN", None)
 
-from tests.live import (  # noqa: E402
+from tests.live import (
     AWS_ENV,
     Backend,
     LiveServer,

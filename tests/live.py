@@ -129,8 +129,14 @@ class LiveServer:
                 os.environ.update(saved)
         return self._app
 
-    def new_user(self, name: str | None = None, *, admin: bool = False, role: str = "write",
-                 password: str | None = None) -> tuple[str, str]:
+    def new_user(
+        self,
+        name: str | None = None,
+        *,
+        admin: bool = False,
+        role: str = "write",
+        password: str | None = None,
+    ) -> tuple[str, str]:
         """Create a user with a token of role; returns (name, token)."""
         from app.auth.service import create_token, create_user
         from app.db.engine import write_transaction

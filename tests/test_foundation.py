@@ -64,7 +64,9 @@ def test_whoami_with_hf_client(server: LiveServer) -> None:
     "token", ["atr_" + "x" * 40, "not-a-token", "atr_short"], ids=["unknown", "malformed", "short"]
 )
 def test_bad_tokens_are_refused(server: LiveServer, token: str) -> None:
-    response = httpx.get(server.url + "/api/whoami-v2", headers={"authorization": f"Bearer {token}"})
+    response = httpx.get(
+        server.url + "/api/whoami-v2", headers={"authorization": f"Bearer {token}"}
+    )
     assert response.status_code == 401
     assert response.json() == {"error": "Invalid credentials in Authorization header"}
     assert response.headers["x-error-message"] == "Invalid credentials in Authorization header"

@@ -79,7 +79,11 @@ def card_metadata(text: str, repo_type: str) -> CardMetadata:
         tags.insert(0, library)
     if isinstance(pipeline, str) and pipeline:
         tags.append(pipeline)
-    for key, prefix in (("license", "license"), ("datasets", "dataset"), ("base_model", "base_model")):
+    for key, prefix in (
+        ("license", "license"),
+        ("datasets", "dataset"),
+        ("base_model", "base_model"),
+    ):
         tags.extend(f"{prefix}:{v}" for v in _as_list(data.get(key)))
     for lang in _as_list(data.get("language")):
         tags.append(lang if repo_type == "model" else f"language:{lang}")

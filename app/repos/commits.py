@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from dulwich.objects import Blob, Commit as GitCommit, ShaFile, Tree
+from dulwich.objects import Blob, ObjectID, ShaFile, Tree
+from dulwich.objects import Commit as GitCommit
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -208,10 +209,12 @@ class CommitBuilder:
             if sha == EMPTY_TREE_SHA:
                 node.entries.pop(name, None)  # git has no empty folders
             else:
-                node.entries[name] = TreeEntry(name=name, kind="tree", mode=MODE_TREE, oid=sha, size=0)
+                node.entries[name] = TreeEntry(
+                    name=name, kind="tree", mode=MODE_TREE, oid=sha, size=0
+                )
         tree = Tree()
         for name, entry in node.entries.items():
-            tree.add(name.encode(), entry.mode, entry.oid.encode())
+            tree.add(name.encode(), entry.mode, ObjectID(entry.oid.encode()))
         sha = tree.id.decode()
         if node.entries:
             self.plan.objects.append(tree)
@@ -257,8 +260,8 @@ def make_commit_object(
 ) -> GitCommit:
     now = int(time.time())
     commit = GitCommit()
-    commit.tree = tree_sha.encode()
-    commit.parents = [p.encode() for p in parents]
+    commit.tree = ObjectID(tree_sha.encode())
+    commit.parents = [ObjectID(p.encode()) for p in parents]
     ident = f"{author.name} <{author.email}>".encode()
     commit.author = commit.committer = ident
     commit.author_time = commit.commit_time = now
@@ -287,13 +290,18 @@ def commit_row(commit: GitCommit) -> Commit:
     )
 
 
-def index_commit(session: Session, repo: Repo, commit: GitCommit, rows: Sequence[TreeEntry]) -> None:
+def index_commit(
+    session: Session, repo: Repo, commit: GitCommit, rows: Sequence[TreeEntry]
+) -> None:
     """Record a commit, its new tree rows and its repo membership (idempotent)."""
     insert_ignore(session, TreeEntry, [_row_dict(r) for r in rows], ["tree_sha", "name"])
     row = commit_row(commit)
     insert_ignore(session, Commit, [_row_dict(row)], ["sha"])
     insert_ignore(
-        session, RepoCommit, [{"repo_id": repo.id, "commit_sha": row.sha}], ["repo_id", "commit_sha"]
+        session,
+        RepoCommit,
+        [{"repo_id": repo.id, "commit_sha": row.sha}],
+        ["repo_id", "commit_sha"],
     )
 
 

@@ -117,5 +117,7 @@ def _readme_removed(session: Session, plan: CommitPlan) -> bool:
 
     root_rows = [row for row in plan.rows if row.tree_sha == plan.tree_sha]
     if not root_rows and plan.tree_sha:
-        root_rows = list(session.scalars(select(TreeEntry).where(TreeEntry.tree_sha == plan.tree_sha)))
+        root_rows = list(
+            session.scalars(select(TreeEntry).where(TreeEntry.tree_sha == plan.tree_sha))
+        )
     return all(row.name != "README.md" for row in root_rows)

@@ -1,0 +1,9 @@
+"""Hugging Face Hub compatible REST routes (hf-protocol.md): reads and writes."""
+
+from fastapi import APIRouter
+
+from app.hub import read, write
+
+router = APIRouter()
+router.include_router(write.router)
+router.include_router(read.router)
