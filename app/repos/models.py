@@ -39,6 +39,9 @@ class Repo(Base):
         Index("ix_repos_type_updated", "type", "updated_at"),
         Index("ix_repos_type_downloads", "type", "downloads"),
         Index("ix_repos_namespace", "namespace"),
+        # The other sorts of the repo listing (app/hub/search.py)
+        Index("ix_repos_type_likes", "type", "likes"),
+        Index("ix_repos_type_created", "type", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
