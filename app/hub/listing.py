@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Row, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.errors import EntryNotFound
@@ -22,7 +22,8 @@ from app.repos.models import Commit, TreeEntry
 from app.repos.service import FileEntry, find_entry
 
 IN_CHUNK = 500  # ids per `IN (...)`: far below SQLite's bound-parameter limit
-CACHE_MAX_ENTRIES = 500_000  # files kept across all cached trees (~100 bytes each)
+CACHE_MAX_ENTRIES = 300_000  # listed entries kept across all cached trees (~250 bytes each)
+CACHE_MAX_RENDERED = 64 * 1024 * 1024  # bytes of JSON kept rendered
 LAST_COMMIT_WALK = 200  # commits searched for the last change of a path before giving up
 
 _COLUMNS = (
@@ -39,7 +40,7 @@ _COLUMNS = (
 
 
 # tree_sha, name, kind, mode, oid, size, lfs_oid, lfs_pointer_size, xet_hash
-EntryRow = tuple[str, str, str, int, str, int, str | None, int | None, str | None]
+EntryRow = Row[str, str, str, int, str, int, str | None, int | None, str | None]
 
 
 class Listed(NamedTuple):
@@ -67,7 +68,7 @@ def _rows(session: Session, tree_shas: Iterable[str]) -> Iterator[EntryRow]:
     shas = list(tree_shas)
     for start in range(0, len(shas), IN_CHUNK):
         chunk = shas[start : start + IN_CHUNK]
-        yield from session.execute(select(*_COLUMNS).where(TreeEntry.tree_sha.in_(chunk))).tuples()
+        yield from session.execute(select(*_COLUMNS).where(TreeEntry.tree_sha.in_(chunk)))
 
 
 def walk_trees(session: Session, roots: Sequence[str]) -> dict[str, list[Listed]]:
@@ -89,44 +90,89 @@ def walk_trees(session: Session, roots: Sequence[str]) -> dict[str, list[Listed]
     return found
 
 
-class TreeCache:
-    """Flattened listings of root trees, least recently used first out, bounded by entries."""
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+T = TypeVar("T")
 
-    def __init__(self, max_entries: int = CACHE_MAX_ENTRIES):
-        self.max_entries = max_entries
-        self._items: OrderedDict[str, tuple[Listed, ...]] = OrderedDict()
-        self._size = 0
+
+class _Lru(Generic[K, V]):
+    """A thread-safe LRU map bounded by the total weight of its values."""
+
+    def __init__(self, max_weight: int, weigh: Callable[[V], int]):
+        self.max_weight = max_weight
+        self.weigh = weigh
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._weight = 0
         self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: K, value: V) -> None:
+        weight = self.weigh(value)
+        if weight > self.max_weight:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = value
+            self._weight += weight
+            while self._weight > self.max_weight:
+                _, evicted = self._items.popitem(last=False)
+                self._weight -= self.weigh(evicted)
+
+
+class TreeCache:
+    """Flattened listings of root trees, and JSON already rendered from them.
+
+    Both are functions of content-addressed trees, so they never go stale; least recently
+    used ones leave first. Rendered JSON is cached because serializing 10,000 entries costs
+    more than reading them (hf-protocol.md §5.3 pages of 1,000 entries are sliced from it).
+    """
+
+    def __init__(
+        self, max_entries: int = CACHE_MAX_ENTRIES, max_rendered: int = CACHE_MAX_RENDERED
+    ):
+        self._trees: _Lru[str, tuple[Listed, ...]] = _Lru(max_entries, len)
+        self._rendered: _Lru[Hashable, Any] = _Lru(max_rendered, _weight_of_rendered)
 
     def get_many(self, session: Session, roots: Sequence[str]) -> dict[str, tuple[Listed, ...]]:
         out: dict[str, tuple[Listed, ...]] = {}
-        with self._lock:
-            for root in roots:
-                hit = self._items.get(root)
-                if hit is not None:
-                    self._items.move_to_end(root)
-                    out[root] = hit
+        for root in roots:
+            hit = self._trees.get(root)
+            if hit is not None:
+                out[root] = hit
         missing = [root for root in dict.fromkeys(roots) if root not in out]
         if missing:
             for root, entries in walk_trees(session, missing).items():
                 out[root] = tuple(entries)
-                self._put(root, out[root])
+                self._trees.put(root, out[root])
         return out
 
     def get(self, session: Session, root: str) -> tuple[Listed, ...]:
         return self.get_many(session, [root])[root]
 
-    def _put(self, root: str, entries: tuple[Listed, ...]) -> None:
-        if len(entries) > self.max_entries:
-            return
-        with self._lock:
-            if root in self._items:
-                return
-            self._items[root] = entries
-            self._size += len(entries)
-            while self._size > self.max_entries:
-                _, evicted = self._items.popitem(last=False)
-                self._size -= len(evicted)
+    def rendered(self, key: Hashable, render: Callable[[], T]) -> T:
+        """What render() gives for key, made once; key must name immutable inputs only
+        (tree shas, paths, offsets), never a branch name."""
+        hit: T | None = self._rendered.get(key)
+        if hit is None:
+            hit = render()
+            self._rendered.put(key, hit)
+        return hit
+
+
+def _weight_of_rendered(value: Any) -> int:
+    """Bytes, or a tuple holding bytes (a page body and what follows it)."""
+    if isinstance(value, bytes):
+        return len(value)
+    if isinstance(value, tuple):
+        return sum(len(part) for part in value if isinstance(part, bytes)) + 64
+    return 64
 
 
 def files_of(entries: Iterable[Listed]) -> list[Listed]:
@@ -151,7 +197,7 @@ def list_folder(
         prefix = path + "/"
         return [entry for entry in everything if entry.path.startswith(prefix)]
     query = select(*_COLUMNS).where(TreeEntry.tree_sha == start.oid).order_by(TreeEntry.name)
-    rows = session.execute(query).tuples()
+    rows = session.execute(query)
     return [_listed(row, f"{path}/{row[1]}" if path else row[1]) for row in rows]
 
 
@@ -169,7 +215,7 @@ def lookup_paths(session: Session, root_tree: str, paths: Iterable[str]) -> dict
         for start in range(0, len(keys), IN_CHUNK):
             chunk = keys[start : start + IN_CHUNK]
             query = select(*_COLUMNS).where(tuple_(TreeEntry.tree_sha, TreeEntry.name).in_(chunk))
-            rows.extend(session.execute(query).tuples())
+            rows.extend(session.execute(query))
         deeper: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
         for row in rows:
             for path, depth in pending[(row[0], row[1])]:

@@ -36,9 +36,12 @@ router = APIRouter(tags=["hub"])
 
 PLURALS = {"models": "model", "datasets": "dataset", "spaces": "space"}
 URL_PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/"}
-TREE_PAGE = 1000  # entries per tree page, as huggingface.co (§5.3)
+# huggingface.co pages trees by 1,000 (§5.3) but the client takes any size; pages are slices
+# of a cached rendering, so larger ones list a 10,000-file repo in one or two requests.
+TREE_PAGE = 10_000
 TREE_PAGE_EXPANDED = 50  # lastCommit costs a history walk per page: keep pages small
 COMMITS_PAGE = 50
+COMMITS_PAGE_MAX = 1000
 LIST_PAGE = 1000
 REPO_API = "/api/{plural}/{namespace}/{name}"
 
@@ -142,11 +145,18 @@ def repo_info(
             raise
         sha = None  # a repo whose main was deleted still has an info page
     keys = expand or schemas.all_keys(repo.type)
-    files = None
+    view = schemas.RepoView(repo, sha)
     if sha is not None and ("siblings" in keys or "usedStorage" in keys):
-        files = files_of(cache.get(session, get_commit(session, sha).tree_sha))
-    view = schemas.RepoView(repo, sha, files, blobs)
-    return schemas.json_response(schemas.repo_json(view, keys))
+        tree = get_commit(session, sha).tree_sha
+        view.siblings, view.used_storage = _siblings(session, cache, tree, blobs)
+    return schemas.json_response(schemas.render_repo(view, keys))
+
+
+def _siblings(session: Session, cache: TreeCache, tree: str, blobs: bool) -> tuple[bytes, int]:
+    def render() -> tuple[bytes, int]:
+        return schemas.siblings_json(files_of(cache.get(session, tree)), blobs)
+
+    return cache.rendered(("siblings", tree, blobs), render)
 
 
 @_api_route("")
@@ -198,19 +208,20 @@ def _list_keys(repo_type: str, *, full: bool, card_data: bool, expand: list[str]
     return keys
 
 
-def _repo_objects(
-    session: Session, cache: TreeCache, repos: list[Repo], keys: list[str]
-) -> list[schemas.JsonDict]:
+def _repo_objects(session: Session, cache: TreeCache, repos: list[Repo], keys: list[str]) -> bytes:
     """A page of repo objects; heads and file lists are read for the whole page at once."""
     wants_files = "siblings" in keys or "usedStorage" in keys
     heads = head_commits(session, repos) if wants_files or "sha" in keys else {}
-    trees = cache.get_many(session, [tree for _, tree in heads.values()]) if wants_files else {}
+    if wants_files:
+        cache.get_many(session, [tree for _, tree in heads.values()])
     out = []
     for repo in repos:
         sha, tree = heads.get(repo.id, (None, None))
-        files = files_of(trees[tree]) if tree in trees else None
-        out.append(schemas.repo_json(schemas.RepoView(repo, sha, files), keys))
-    return out
+        view = schemas.RepoView(repo, sha)
+        if wants_files and tree is not None:
+            view.siblings, view.used_storage = _siblings(session, cache, tree, False)
+        out.append(schemas.render_repo(view, keys))
+    return b"[" + b",".join(out) + b"]"
 
 
 # --- tree, paths-info, commits, refs (§5.3-§5.6) ----------------------------------------
@@ -232,18 +243,25 @@ def list_tree(
     repo = get_repo(session, principal, target.repo_type, target.repo_id)
     sha = resolve_revision(session, repo, target.revision)
     tree = get_commit(session, sha).tree_sha
-    entries = list_folder(session, cache, tree, target.path, recursive=recursive)
     size = page_limit(limit, TREE_PAGE_EXPANDED if expand else TREE_PAGE, TREE_PAGE)
     start = offset_cursor(cursor)
-    page = entries[start : start + size]
-    lasts = last_commits(session, sha, page) if expand else {}
-    body = [schemas.entry_json(entry, lasts.get(entry.path)) for entry in page]
+    path = target.path.strip("/")
+
+    def render() -> tuple[bytes, bool]:
+        entries = list_folder(session, cache, tree, path, recursive=recursive)
+        page = entries[start : start + size]
+        lasts = last_commits(session, sha, page) if expand else {}
+        body = [schemas.entry_json(entry, lasts.get(entry.path)) for entry in page]
+        return schemas.dumps(body), start + size < len(entries)
+
+    # lastCommit depends on history, not only on the tree: expanded pages are keyed by commit.
+    key = ("tree", sha if expand else tree, path, recursive, expand, start, size)
+    body, more = cache.rendered(key, render)
     headers = {}
-    if start + size < len(entries):
+    if more:
         # The next page reads the same commit even if the branch moves meanwhile.
-        pinned = repo_api_path(repo, "tree", sha, target.path.strip("/"))
-        link = next_link(request, settings, encode_cursor(start + size), raw_path=pinned)
-        headers["Link"] = link
+        pinned = repo_api_path(repo, "tree", sha, path)
+        headers["Link"] = next_link(request, settings, encode_cursor(start + size), raw_path=pinned)
     return schemas.json_response(body, headers=headers)
 
 
@@ -299,7 +317,7 @@ def list_commits(
     target = api_target(request, 5)
     repo = get_repo(session, principal, target.repo_type, target.repo_id)
     sha = resolve_revision(session, repo, target.revision)
-    size = page_limit(limit, COMMITS_PAGE, TREE_PAGE)
+    size = page_limit(limit, COMMITS_PAGE, COMMITS_PAGE_MAX)
     start = offset_cursor(cursor)
     commits, more = commit_history(session, sha, limit=size, offset=start)
     headers = {}

@@ -8,7 +8,7 @@ with `json_response`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -79,7 +79,7 @@ class Entry(Protocol):
 def json_response(
     body: Any, status_code: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    data = body if isinstance(body, bytes) else dumps(body)
     return Response(data, status_code, headers=headers, media_type="application/json")
 
 
@@ -154,20 +154,40 @@ def refs_json(refs: Iterable[Ref], include_prs: bool) -> JsonDict:
 
 @dataclass
 class RepoView:
-    """A repo at one revision, with its files when the answer lists them."""
+    """A repo at one revision; siblings is the rendered JSON array of its files, when the
+    answer lists them (rendered once per tree, see `app.hub.listing.TreeCache`)."""
 
     repo: Repo
     sha: str | None
-    files: Sequence[Entry] | None = None
-    blobs: bool = False
+    siblings: bytes | None = None
+    used_storage: int | None = None
 
 
 def all_keys(repo_type: str) -> tuple[str, ...]:
     return COMMON_KEYS + EXTRA_KEYS[repo_type]
 
 
+def dumps(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def siblings_json(files: Iterable[Entry], blobs: bool) -> tuple[bytes, int]:
+    """The rendered siblings array and the total size of the files."""
+    files = list(files)
+    return dumps([sibling_json(e, blobs) for e in files]), sum(e.size for e in files)
+
+
+def render_repo(view: RepoView, keys: Iterable[str]) -> bytes:
+    """The repo object (§5.1) limited to keys; `id` and `_id` are always there. The siblings
+    array is spliced in already rendered: it is most of the bytes of a big repo's answer."""
+    keys = list(keys)
+    head = dumps(repo_json(view, keys))
+    if "siblings" not in keys or view.siblings is None:
+        return head
+    return head[:-1] + b',"siblings":' + view.siblings + b"}"
+
+
 def repo_json(view: RepoView, keys: Iterable[str]) -> JsonDict:
-    """The repo object (§5.1) limited to keys; `id` and `_id` are always there."""
     repo = view.repo
     out: JsonDict = {"_id": f"{repo.id:024x}", "id": repo.repo_id}
     if repo.type == "model":
@@ -211,11 +231,9 @@ def _repo_value(view: RepoView, card: dict[str, Any], key: str) -> Any:
         return view.sha if view.sha is not None else _ABSENT
     if key == "cardData":
         return repo.card_data if repo.card_data else _ABSENT
-    if key == "siblings" and view.files is not None:
-        return [sibling_json(entry, view.blobs) for entry in view.files]
-    if key == "usedStorage" and view.files is not None:
+    if key == "usedStorage" and view.used_storage is not None:
         # The storage of this revision's files (the Hub counts all history; we keep no total).
-        return max(repo.used_storage, sum(entry.size for entry in view.files))
+        return max(repo.used_storage, view.used_storage)
     return _ABSENT
 
 

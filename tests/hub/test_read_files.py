@@ -86,6 +86,8 @@ def test_tree_at_an_encoded_branch_name_and_missing_path(repo: Repo) -> None:
     assert "dir/sub/c.txt" in paths and "a.txt" in paths
     pr_paths = {e.path for e in api.list_repo_tree(repo.id, revision="refs/pr/1")}
     assert "pr.txt" in pr_paths
+    assert api.model_info(repo.id, revision="refs/pr/1").sha == repo.pr_head
+    assert api.model_info(repo.id, revision="dev/x").sha == repo.second
     with pytest.raises(EntryNotFoundError):
         list(api.list_repo_tree(repo.id, path_in_repo="nope"))
     with pytest.raises(RevisionNotFoundError):
