@@ -44,6 +44,7 @@ def world(server: LiveServer) -> World:
     add_ref(owner, repo, "refs/tags/v1", first.sha)
     make_repo(owner, "secret", {"a.txt": b"x"}, private=True)
     make_repo(owner, "data", {"README.md": b"---\nlicense: apache-2.0\n---\n"}, repo_type="dataset")
+    make_repo(owner, "app", {"README.md": b"---\nsdk: gradio\n---\n"}, repo_type="space")
     return World(owner, other, f"{owner.name}/info", first.sha, head.sha, lfs_data)
 
 
@@ -99,6 +100,13 @@ def test_dataset_info_and_repo_info(world: World) -> None:
     assert api.repo_info(f"{world.owner.name}/data", repo_type="dataset").id == info.id
     with pytest.raises(RepositoryNotFoundError):
         api.model_info(f"{world.owner.name}/data")
+
+
+def test_space_info_and_listing(world: World) -> None:
+    api = world.owner.api
+    info = api.space_info(f"{world.owner.name}/app")
+    assert info.sdk == "gradio" and info.sha
+    assert [s.id for s in api.list_spaces(author=world.owner.name)] == [info.id]
 
 
 def test_unknown_repo_and_revision_raise_the_hub_errors(world: World) -> None:

@@ -1,11 +1,17 @@
-"""Range header parsing of /resolve (hf-protocol.md §9.2, §9.3): a table of cases."""
+"""Pure parts of the read API: Range parsing (hf-protocol.md §9.2, §9.3), Content-Disposition
+and the OpenAPI schema of the routes."""
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import pytest
 
+from app.config import Settings
 from app.errors import RangeNotSatisfiable
 from app.hub.downloads import content_disposition, parse_range
+from app.main import create_app
 
 
 @pytest.mark.parametrize(
@@ -46,3 +52,12 @@ def test_content_disposition_keeps_unicode_names_and_an_ascii_fallback() -> None
     header = content_disposition('sub/modèle "v1".bin')
     assert "filename*=UTF-8''mod%C3%A8le%20%22v1%22.bin" in header
     assert 'filename="mod?le _v1_.bin"' in header
+
+
+def test_openapi_schema_has_no_duplicate_operation_ids(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        paths = app.openapi()["paths"]
+    assert "/{namespace}/{name}/resolve/{rest}" in paths
+    app.state.engine.dispose()
