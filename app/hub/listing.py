@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import Row, select, tuple_
@@ -232,7 +233,7 @@ def lookup_paths(session: Session, root_tree: str, paths: Iterable[str]) -> dict
 class LastCommit:
     sha: str
     title: str
-    date: Any  # datetime
+    date: datetime
 
 
 def last_commits(

@@ -363,6 +363,9 @@ def _serve(
         session, resolved, request
     ):
         downloads.count_download(request.app.state.sessionmaker, resolved.repo.id)
+    # Give the connection back before the body streams: a multi-GB download must not hold
+    # one of the pool's few database connections for minutes.
+    session.close()
     return response
 
 
