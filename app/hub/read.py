@@ -315,6 +315,7 @@ def list_commits(
     settings: SettingsDep,
     limit: int | None = None,
     cursor: str | None = None,
+    expand: Annotated[list[str], Query(alias="expand[]")] = [],  # noqa: B006
 ) -> Response:
     target = api_target(request, 5)
     repo = get_repo(session, principal, target.repo_type, target.repo_id)
@@ -326,7 +327,9 @@ def list_commits(
     if more:
         pinned = repo_api_path(repo, "commits", sha)
         headers["Link"] = next_link(request, settings, encode_cursor(start + size), raw_path=pinned)
-    return schemas.json_response([schemas.commit_json(c) for c in commits], headers=headers)
+    formatted = "formatted" in expand
+    body = [schemas.commit_json(c, formatted) for c in commits]
+    return schemas.json_response(body, headers=headers)
 
 
 @_api_route("/{namespace}/{name}/refs")

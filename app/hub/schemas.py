@@ -7,6 +7,7 @@ with `json_response`.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -120,15 +121,22 @@ def sibling_json(entry: Entry, blobs: bool) -> JsonDict:
     return out
 
 
-def commit_json(commit: Commit) -> JsonDict:
-    """A commits-list item (§5.5); every key is required by the client."""
-    return {
+def commit_json(commit: Commit, formatted: bool = False) -> JsonDict:
+    """A commits-list item (§5.5); every key is required by the client. `formatted` is the
+    HTML the Hub renders for `expand[]=formatted`: here the text, escaped."""
+    out: JsonDict = {
         "id": commit.sha,
         "title": commit.title,
         "message": commit.message,
         "date": iso_z(commit.authored_at),
         "authors": [{"user": commit.author_name}],
     }
+    if formatted:
+        out["formatted"] = {
+            "title": html.escape(commit.title),
+            "message": html.escape(commit.message),
+        }
+    return out
 
 
 def refs_json(refs: Iterable[Ref], include_prs: bool) -> JsonDict:

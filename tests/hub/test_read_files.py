@@ -132,8 +132,8 @@ def test_commits_are_listed_newest_first(repo: Repo) -> None:
     assert [c.commit_id for c in commits[:3]] == [repo.third, repo.second, repo.first]
     assert commits[0].title == "three" and commits[0].authors == [repo.owner.name]
     assert commits[-1].title == "initial commit" and commits[0].created_at is not None
-    tagged = repo.owner.api.list_repo_commits(repo.id, revision="v1")
-    assert tagged[0].commit_id == repo.first
+    tagged = repo.owner.api.list_repo_commits(repo.id, revision="v1", formatted=True)
+    assert tagged[0].commit_id == repo.first and tagged[0].formatted_title == "one"
 
 
 def test_commit_pages_follow_links(repo: Repo, server: LiveServer) -> None:
