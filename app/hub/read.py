@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, quote
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
 
 from app.auth.permissions import Principal
 from app.blobs import BlobStore
@@ -365,7 +366,9 @@ def _serve(
     if response.status_code in (200, 206, 302) and downloads.counts_as_download(
         session, resolved, request
     ):
-        downloads.count_download(request.app.state.sessionmaker, resolved.repo.id)
+        # After the answer is sent: the client never waits on the write lock for a counter.
+        factory = request.app.state.sessionmaker
+        response.background = BackgroundTask(downloads.count_download, factory, resolved.repo.id)
     # Give the connection back before the body streams: a multi-GB download must not hold
     # one of the pool's few database connections for minutes.
     session.close()

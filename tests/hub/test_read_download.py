@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,6 +195,10 @@ def test_get_of_config_counts_one_download_but_head_and_ranges_do_not(
     httpx.get(f"{base}/model.safetensors")  # weights count only in repos without config.json
     assert _downloads(server, repo) == before
     assert httpx.get(f"{base}/config.json").status_code == 200
+    # The count is written after the answer is sent.
+    deadline = time.monotonic() + 5
+    while _downloads(server, repo) == before and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert _downloads(server, repo) == before + 1
 
 
