@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
-from huggingface_hub import RepoFile, RepoFolder
+from huggingface_hub import RepoFile, RepoFolder, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
 
 from tests.hub.readkit import (  # noqa: F401 - no_xet is an autouse fixture
@@ -154,3 +155,18 @@ def test_refs_list_branches_tags_and_prs(repo: Repo) -> None:
     assert refs.converts == []
     assert refs.pull_requests is not None
     assert [(p.ref, p.target_commit) for p in refs.pull_requests] == [("refs/pr/1", repo.pr_head)]
+
+
+def test_downloads_at_revisions_with_slashes(
+    repo: Repo, server: LiveServer, tmp_path: Path
+) -> None:
+    pr_file = hf_hub_download(
+        repo.id, "pr.txt", revision="refs/pr/1", endpoint=server.url, cache_dir=tmp_path
+    )
+    assert Path(pr_file).read_bytes() == b"pr"
+    nested = hf_hub_download(
+        repo.id, "dir/sub/c.txt", revision="dev/x", endpoint=server.url, cache_dir=tmp_path
+    )
+    assert Path(nested).read_bytes() == b"c"
+    head = httpx.head(f"{server.url}/{repo.id}/resolve/refs%2Fpr%2F1/pr.txt")
+    assert head.headers["x-repo-commit"] == repo.pr_head
