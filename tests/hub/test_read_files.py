@@ -69,6 +69,8 @@ def test_tree_of_a_folder_lists_direct_children_with_root_relative_paths(repo: R
 def test_recursive_tree_of_a_subfolder(repo: Repo) -> None:
     paths = {e.path for e in repo.owner.api.list_repo_tree(repo.id, "dir", recursive=True)}
     assert paths == {"dir/b.txt", "dir/sub", "dir/sub/c.txt", "dir/w.bin"}
+    nested = repo.owner.api.list_repo_tree(repo.id, "dir/sub", revision="refs/pr/1")
+    assert [e.path for e in nested] == ["dir/sub/c.txt"]
 
 
 def test_expanded_tree_gives_the_last_commit_of_each_entry(repo: Repo) -> None:
