@@ -9,6 +9,7 @@ import httpx
 import pytest
 from huggingface_hub import HfApi
 from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub.utils._pagination import paginate
 
 from tests.hub.readkit import (  # noqa: F401 - no_xet is an autouse fixture
     README,
@@ -196,6 +197,12 @@ def test_pagination_follows_absolute_links_with_every_parameter(
         if url:
             assert url.startswith("http://") and "author=" in url and "sort=downloads" in url
     assert pages == [["0", "1"], ["2", "3"], ["4"]]
+
+
+def test_the_clients_paginator_walks_every_page(catalog: Owner, server: LiveServer) -> None:
+    params = [("author", catalog.name), ("sort", "likes"), ("limit", 2), ("filter", "atrium-test")]
+    items = list(paginate(f"{server.url}/api/models", params=params, headers={}))
+    assert [m["id"].rsplit("-", 1)[1] for m in items] == ["0", "2", "4"]
 
 
 def test_list_datasets_answers_only_datasets(world: World) -> None:
