@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -214,6 +216,15 @@ def test_hf_file_system_lists_globs_and_reads_ranges(repo: Repo, server: LiveSer
         handle.seek(2_000_000)
         assert handle.read(100) == WEIGHTS[2_000_000:2_000_100]
     assert fs.info(f"{repo.id}/model.safetensors")["size"] == len(WEIGHTS)
+
+
+def test_safetensors_metadata_is_read_with_ranges(server: LiveServer) -> None:
+    owner = new_owner(server)
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    weights = struct.pack("<Q", len(header)) + header + b"\x00" * 8
+    make_repo(owner, "st", lfs={"model.safetensors": weights})
+    meta = HfApi(endpoint=server.url).get_safetensors_metadata(f"{owner.name}/st")
+    assert meta.parameter_count == {"F32": 2}
 
 
 def test_dataset_files_resolve_under_the_datasets_prefix(server: LiveServer, cache: Path) -> None:
