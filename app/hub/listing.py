@@ -1,4 +1,4 @@
-"""File index reads for the REST API: whole-revision listings, folder listings, last commits.
+"""File index reads for the REST API: whole-revision listings, folder listings, path lookups.
 
 Everything reads `tree_entries` (keyed by git tree sha) level by level, so a listing costs one
 query per folder depth however many files there are (ARCHITECTURE.md §5). Trees are
@@ -11,21 +11,18 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from sqlalchemy import Row, select, tuple_
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from app.errors import EntryNotFound
-from app.repos.models import Commit, TreeEntry
+from app.repos.models import TreeEntry
 from app.repos.service import FileEntry, find_entry
 
 IN_CHUNK = 500  # ids per `IN (...)`: far below SQLite's bound-parameter limit
 CACHE_MAX_ENTRIES = 300_000  # listed entries kept across all cached trees (~250 bytes each)
 CACHE_MAX_RENDERED = 64 * 1024 * 1024  # bytes of JSON kept rendered
-LAST_COMMIT_WALK = 200  # commits searched for the last change of a path before giving up
 
 _COLUMNS = (
     TreeEntry.tree_sha,
@@ -202,23 +199,31 @@ def list_folder(
     return [_listed(row, f"{path}/{row[1]}" if path else row[1]) for row in rows]
 
 
+def rows_at(session: Session, keys: Iterable[tuple[str, str]]) -> list[EntryRow]:
+    """The rows named by (tree sha, name) pairs: one `tree_sha IN … AND name IN …` query per
+    IN_CHUNK trees, the few extra rows of the cross product dropped here."""
+    wanted = set(keys)
+    trees = sorted({tree for tree, _ in wanted})
+    names = sorted({name for _, name in wanted})
+    rows: list[EntryRow] = []
+    for start in range(0, len(trees), IN_CHUNK):
+        query = select(*_COLUMNS).where(
+            TreeEntry.tree_sha.in_(trees[start : start + IN_CHUNK]), TreeEntry.name.in_(names)
+        )
+        rows.extend(row for row in session.execute(query) if (row[0], row[1]) in wanted)
+    return rows
+
+
 def lookup_paths(session: Session, root_tree: str, paths: Iterable[str]) -> dict[str, Listed]:
     """The entries at these paths of one tree (missing ones left out), one query per depth."""
-    wanted = {p.strip("/") for p in paths if p.strip("/")}
     found: dict[str, Listed] = {}
     # (tree sha, name) -> the paths walking through it, with how deep that name is in each
     pending: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
-    for path in wanted:
+    for path in {p.strip("/") for p in paths if p.strip("/")}:
         pending[(root_tree, path.split("/")[0])].append((path, 0))
     while pending:
-        keys = list(pending)
-        rows: list[EntryRow] = []
-        for start in range(0, len(keys), IN_CHUNK):
-            chunk = keys[start : start + IN_CHUNK]
-            query = select(*_COLUMNS).where(tuple_(TreeEntry.tree_sha, TreeEntry.name).in_(chunk))
-            rows.extend(session.execute(query))
         deeper: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
-        for row in rows:
+        for row in rows_at(session, pending):
             for path, depth in pending[(row[0], row[1])]:
                 parts = path.split("/")
                 if depth == len(parts) - 1:
@@ -227,38 +232,3 @@ def lookup_paths(session: Session, root_tree: str, paths: Iterable[str]) -> dict
                     deeper[(row[4], parts[depth + 1])].append((path, depth + 1))
         pending = deeper
     return found
-
-
-@dataclass(frozen=True)
-class LastCommit:
-    sha: str
-    title: str
-    date: datetime
-
-
-def last_commits(
-    session: Session, head: str, entries: Sequence[Listed | FileEntry]
-) -> dict[str, LastCommit]:
-    """For each entry, the newest commit (following first parents from head) that changed it.
-
-    Walks back at most LAST_COMMIT_WALK commits, comparing each path's oid with the parent's;
-    paths still unchanged when the walk stops get no lastCommit (it is optional, §5.3).
-    """
-    pending = {entry.path: entry.oid for entry in entries if entry.path}
-    result: dict[str, LastCommit] = {}
-    commit = session.get(Commit, head)
-    for _ in range(LAST_COMMIT_WALK):
-        if commit is None or not pending:
-            break
-        parent = session.get(Commit, commit.parents[0]) if commit.parents else None
-        changed = list(pending)
-        if parent is not None and parent.tree_sha == commit.tree_sha:
-            changed = []
-        elif parent is not None:
-            before = lookup_paths(session, parent.tree_sha, pending)
-            changed = [p for p, oid in pending.items() if p not in before or before[p].oid != oid]
-        for path in changed:
-            result[path] = LastCommit(commit.sha, commit.title, commit.authored_at)
-            del pending[path]
-        commit = parent
-    return result

@@ -26,7 +26,8 @@ from app.config import Settings
 from app.deps import BlobsDep, PrincipalDep, SessionDep, SettingsDep
 from app.errors import BadRequest, RevisionNotFound
 from app.hub import downloads, schemas
-from app.hub.listing import TreeCache, files_of, last_commits, list_folder, lookup_paths
+from app.hub.lastcommit import last_commits
+from app.hub.listing import TreeCache, files_of, list_folder, lookup_paths
 from app.hub.pagination import encode_cursor, next_link, offset_cursor, page_limit
 from app.hub.rawpath import raw_segments, split_revision_and_path
 from app.hub.search import RepoQuery, head_commits, search_repos
@@ -253,7 +254,7 @@ def list_tree(
     def render() -> tuple[bytes, bool]:
         entries = list_folder(session, cache, tree, path, recursive=recursive)
         page = entries[start : start + size]
-        lasts = last_commits(session, sha, page) if expand else {}
+        lasts = last_commits(session, repo.id, sha, page) if expand else {}
         body = [schemas.entry_json(entry, lasts.get(entry.path)) for entry in page]
         return schemas.dumps(body), start + size < len(entries)
 
@@ -304,7 +305,7 @@ def paths_info(
     sha = resolve_revision(session, repo, target.revision)
     found = lookup_paths(session, get_commit(session, sha).tree_sha, body.paths)
     entries = [found[p] for p in dict.fromkeys(p.strip("/") for p in body.paths) if p in found]
-    lasts = last_commits(session, sha, entries) if body.expand else {}
+    lasts = last_commits(session, repo.id, sha, entries) if body.expand else {}
     return schemas.json_response([schemas.entry_json(e, lasts.get(e.path)) for e in entries])
 
 

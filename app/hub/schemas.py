@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from fastapi.responses import Response
 
 from app.http import iso_z
-from app.hub.listing import LastCommit
+from app.hub.lastcommit import LastCommit
 from app.repos.models import Commit, Ref, Repo
 
 JsonDict = dict[str, Any]

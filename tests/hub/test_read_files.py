@@ -172,3 +172,26 @@ def test_downloads_at_revisions_with_slashes(
     assert Path(nested).read_bytes() == b"c"
     head = httpx.head(f"{server.url}/{repo.id}/resolve/refs%2Fpr%2F1/pr.txt")
     assert head.headers["x-repo-commit"] == repo.pr_head
+
+
+def test_last_commits_over_a_long_history_with_a_revert(server: LiveServer) -> None:
+    owner = new_owner(server)
+    row, first = make_repo(
+        owner, "history", {"x.txt": b"1", "keep.txt": b"k", "deep/a/b.txt": b"b"}
+    )
+    assert first is not None
+    shas = {}
+    for step in range(11):
+        shas["f.txt"] = commit(owner, row, {"f.txt": str(step).encode()}).sha
+    commit(owner, row, {"x.txt": b"2"})
+    shas["x.txt"] = commit(owner, row, {"x.txt": b"1"}).sha  # back to the first content
+    for step in range(6):
+        shas["g.txt"] = commit(owner, row, {"g.txt": str(step).encode()}).sha
+    repo_id = f"{owner.name}/history"
+    listed = {e.path: e.last_commit for e in owner.api.list_repo_tree(repo_id, expand=True)}
+    got = {path: last.oid for path, last in listed.items() if last is not None}
+    initial = owner.api.list_repo_commits(repo_id)[-1].commit_id
+    expected = {**shas, "keep.txt": first.sha, "deep": first.sha, ".gitattributes": initial}
+    assert got == expected
+    deep = owner.api.get_paths_info(repo_id, ["deep/a/b.txt"], expand=True)
+    assert deep[0].last_commit is not None and deep[0].last_commit.oid == first.sha
