@@ -11,7 +11,6 @@ import html
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
 from fastapi.responses import Response
@@ -200,21 +199,20 @@ def repo_json(view: RepoView, keys: Iterable[str]) -> JsonDict:
     out: JsonDict = {"_id": f"{repo.id:024x}", "id": repo.repo_id}
     if repo.type == "model":
         out["modelId"] = repo.repo_id
-    card = repo.card_data or {}
-    for key in keys:
-        value = _repo_value(view, card, key)
-        if value is not _ABSENT:
-            out[key] = value
+    values = _repo_values(view)
+    out.update((key, values[key]) for key in keys if key in values)
     return out
 
 
-_ABSENT = object()
-
-
-def _repo_value(view: RepoView, card: dict[str, Any], key: str) -> Any:
+def _repo_values(view: RepoView) -> JsonDict:
+    """Every key a repo object may have (but siblings, spliced in by render_repo); a key
+    whose value is unknown is left out rather than sent as null."""
     repo = view.repo
-    simple: dict[str, Any] = {
+    card = repo.card_data or {}
+    values: JsonDict = {
         "author": repo.namespace,
+        "lastModified": iso_z(repo.updated_at),
+        "createdAt": iso_z(repo.created_at),
         "private": repo.private,
         "gated": repo.gated or False,
         "disabled": False,
@@ -229,21 +227,11 @@ def _repo_value(view: RepoView, card: dict[str, Any], key: str) -> Any:
         "paperswithcode_id": card.get("paperswithcode_id"),
         "sdk": card.get("sdk"),
     }
-    if key in simple:
-        return simple[key]
-    if key == "lastModified":
-        return _date(repo.updated_at)
-    if key == "createdAt":
-        return _date(repo.created_at)
-    if key == "sha":
-        return view.sha if view.sha is not None else _ABSENT
-    if key == "cardData":
-        return repo.card_data if repo.card_data else _ABSENT
-    if key == "usedStorage" and view.used_storage is not None:
+    if view.sha is not None:
+        values["sha"] = view.sha
+    if repo.card_data:
+        values["cardData"] = repo.card_data
+    if view.used_storage is not None:
         # The storage of this revision's files (the Hub counts all history; we keep no total).
-        return max(repo.used_storage, view.used_storage)
-    return _ABSENT
-
-
-def _date(moment: datetime) -> str:
-    return iso_z(moment)
+        values["usedStorage"] = max(repo.used_storage, view.used_storage)
+    return values
