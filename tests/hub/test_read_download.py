@@ -280,3 +280,10 @@ def test_lfs_downloads_redirect_to_presigned_s3_urls(
         repo.id, "model.safetensors", endpoint=presigning_server.url, cache_dir=cache
     )
     assert Path(path).read_bytes() == WEIGHTS
+
+
+def test_hf_home_fixture_isolates_the_download_cache(
+    repo: Repo, server: LiveServer, hf_home: Path
+) -> None:
+    path = hf_hub_download(repo.id, "docs/a.md", endpoint=server.url)
+    assert Path(path).is_relative_to(hf_home)
