@@ -39,6 +39,11 @@ class Settings(BaseSettings):
         default=2 * 1024**3, description="largest accepted request body in bytes"
     )
     log_level: str = Field(default="info", description="log level of the server")
+    lfs_part_size: int = Field(
+        default=64 * 1024**2,
+        ge=5 * 1024**2,  # S3's smallest part
+        description="LFS multipart part size in bytes (S3 parts, or uploads over the body limit)",
+    )
 
     @field_validator("public_url")
     @classmethod

@@ -14,7 +14,7 @@ from app.blobs import BlobStore
 from app.cards.metadata import card_metadata
 from app.db.base import utcnow
 from app.db.engine import write_transaction
-from app.errors import BadRequest, Conflict
+from app.errors import BadRequest, Conflict, RevisionNotFound
 from app.repos.commits import (
     GITATTRIBUTES,
     Author,
@@ -27,7 +27,9 @@ from app.repos.commits import (
 from app.repos.gitobjects import store_objects
 from app.repos.models import Ref, Repo
 from app.repos.paths import validate_repo_name, validate_repo_type
-from app.repos.service import DEFAULT_BRANCH, HEADS, find_repo
+from app.repos.service import DEFAULT_BRANCH, HEADS, TAGS, find_repo
+
+PULLS = "refs/pr/"
 
 
 @dataclass(frozen=True)
@@ -121,3 +123,47 @@ def _readme_removed(session: Session, plan: CommitPlan) -> bool:
             session.scalars(select(TreeEntry).where(TreeEntry.tree_sha == plan.tree_sha))
         )
     return all(row.name != "README.md" for row in root_rows)
+
+
+# --- settings and refs (hf-protocol.md §3) ----------------------------------------------
+
+GATED_MODES = ("auto", "manual")
+
+
+def update_settings(
+    repo: Repo, *, private: bool | None = None, gated: str | bool | None = None
+) -> None:
+    """Visibility and the gated flag (stored only: access requests are not modelled)."""
+    if private is not None:
+        repo.private = private
+    if gated is not None:
+        if gated is not False and gated not in GATED_MODES:
+            raise BadRequest(f"invalid gated value {gated!r}; use 'auto', 'manual' or false")
+        repo.gated = gated or None
+    repo.updated_at = utcnow()
+
+
+def create_ref(session: Session, repo: Repo, ref_name: str, sha: str) -> None:
+    """A new branch or tag at sha; Conflict (409, which `exist_ok` tolerates) if it exists."""
+    if not move_ref(session, repo, ref_name, None, sha):
+        kind = "Tag" if ref_name.startswith(TAGS) else "Branch"
+        raise Conflict(f"{kind} already exists: {ref_name.rpartition('/')[2]}")
+
+
+def delete_ref(session: Session, repo: Repo, ref_name: str) -> None:
+    """Remove a branch or tag; the default branch stays (every repo needs a `main`)."""
+    if ref_name == HEADS + DEFAULT_BRANCH:
+        raise BadRequest(f"The default branch {DEFAULT_BRANCH!r} cannot be deleted")
+    deleted = session.execute(delete(Ref).where(Ref.repo_id == repo.id, Ref.name == ref_name))
+    if not deleted.rowcount:  # type: ignore[attr-defined]
+        raise RevisionNotFound(f"Invalid rev id: {ref_name.removeprefix(HEADS)}")
+
+
+def next_pr_ref(session: Session, repo: Repo) -> tuple[int, str]:
+    """The number and ref name of the repo's next pull request (`refs/pr/N`, N from 1)."""
+    names = session.scalars(
+        select(Ref.name).where(Ref.repo_id == repo.id, Ref.name.startswith(PULLS))
+    )
+    numbers = [int(n[len(PULLS) :]) for n in names if n[len(PULLS) :].isdigit()]
+    number = max(numbers, default=0) + 1
+    return number, f"{PULLS}{number}"
