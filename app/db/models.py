@@ -3,6 +3,7 @@
 from app.auth.models import Membership, Organization, Token, User
 from app.db.base import Base
 from app.repos.models import Commit, LfsObject, Ref, Repo, RepoCommit, RepoLfsObject, TreeEntry
+from app.xet.models import XetDedupChunk, XetFile, XetXorb
 
 __all__ = [
     "Base",
@@ -17,4 +18,7 @@ __all__ = [
     "Token",
     "TreeEntry",
     "User",
+    "XetDedupChunk",
+    "XetFile",
+    "XetXorb",
 ]

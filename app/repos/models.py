@@ -122,6 +122,8 @@ class LfsObject(Base):
     oid: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The Xet file with this content (app/xet), when it came through Xet or was converted.
+    xet_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class RepoLfsObject(Base):
