@@ -154,6 +154,21 @@ def db_upgrade() -> None:
     click.echo("database is up to date")
 
 
+@main.command("fsck")
+@friendly_errors
+def fsck_command() -> None:
+    """Verify every reachable object's hash and the file index; exit 1 on any problem."""
+    from app.repos.fsck import fsck
+
+    app = _ready_app()
+    report = fsck(app.state.sessionmaker, app.state.blobs)
+    for problem in report.problems:
+        click.echo(f"problem: {problem}")
+    click.echo(report.summary())
+    if not report.ok:
+        sys.exit(1)
+
+
 @main.command("config")
 @friendly_errors
 def show_config() -> None:
