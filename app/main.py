@@ -22,6 +22,7 @@ from app.http import RequestContextMiddleware, install_error_handlers
 from app.hub import routes as hub
 from app.inference import routes as inference
 from app.lfs import routes as lfs
+from app.metrics import InstrumentedBlobStore, install_metrics
 from app.web import routes as web
 from app.xet import routes as xet
 
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
-    app.state.blobs = blobs
+    app.state.blobs = InstrumentedBlobStore(blobs, install_metrics(app))
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body=settings.max_request_body)
     app.include_router(_system_router())
