@@ -37,7 +37,9 @@ def error_response(
 ) -> Response:
     out = dict(headers or {})
     # Header values must be latin-1 and single-line.
-    out["X-Error-Message"] = message.replace("\n", " ").encode("latin-1", "replace").decode("latin-1")
+    out["X-Error-Message"] = (
+        message.replace("\n", " ").encode("latin-1", "replace").decode("latin-1")
+    )
     if code:
         out["X-Error-Code"] = code
     if head:
