@@ -8,7 +8,7 @@ bytes of a large file. Regular files are git blobs, small by construction, read 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from fastapi import Request
@@ -21,9 +21,11 @@ from app.blobs import BlobStore
 from app.config import Settings
 from app.db.engine import write_transaction
 from app.errors import EntryNotFound, RangeNotSatisfiable
+from app.hub.pagination import base_url
 from app.repos.gitobjects import load_object
 from app.repos.models import Repo
 from app.repos.service import FileEntry, find_entry, get_commit, get_repo, resolve_revision
+from app.xet.links import open_xet_stream, xet_hash_of, xet_headers
 
 PRESIGN_TTL_S = 3600  # long enough for a multi-GB download to start; the URL is per request
 # A model download is one GET of config.json, or of the weights when there is no config
@@ -56,6 +58,8 @@ def locate(
     entry = find_entry(session, tree_sha, path)
     if entry is None or entry.is_dir:
         raise EntryNotFound(f"Entry not found: {path}", headers={"X-Repo-Commit": sha})
+    if entry.lfs_oid is not None and entry.xet_hash is None:
+        entry = replace(entry, xet_hash=xet_hash_of(session, entry.lfs_oid))
     return Resolved(repo, sha, tree_sha, entry)
 
 
@@ -91,6 +95,8 @@ def open_lfs_stream(
     """The bytes [start, start+length) of a large file, streamed in the store's chunks
     (1 MiB): never read whole, never hashed on the way out (it was verified on upload)."""
     assert entry.lfs_oid is not None
+    if entry.xet_hash is not None and blobs.size(lfs_key(entry.lfs_oid)) is None:
+        return open_xet_stream(blobs, entry.xet_hash, start, length)  # uploaded through Xet
     return blobs.open(lfs_key(entry.lfs_oid), start, length)
 
 
@@ -142,9 +148,15 @@ def file_response(
             entry.path, entry.kind, entry.mode, entry.oid, entry.lfs_pointer_size or 0
         )
     headers = resolve_headers(entry, resolved.commit_sha)
+    if entry.xet_hash is not None:
+        repo = resolved.repo
+        base = base_url(request, settings)
+        headers.update(
+            xet_headers(base, repo.type, repo.repo_id, resolved.commit_sha, entry.xet_hash)
+        )
     if _etag_matches(request, headers["ETag"]):
         return Response(status_code=304, headers=headers)
-    if entry.lfs_oid is not None and settings.s3_presign_downloads:
+    if entry.lfs_oid is not None and entry.xet_hash is None and settings.s3_presign_downloads:
         url = blobs.presigned_url(lfs_key(entry.lfs_oid), PRESIGN_TTL_S)
         if url is not None:
             # Another origin: the client reads the metadata from this 302 itself (§9.1).
