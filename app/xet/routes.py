@@ -1,3 +1,272 @@
-from fastapi import APIRouter
+"""Xet routes (xet-protocol.md §3, §4): the hub's token endpoints and the CAS server.
+
+The CAS is mounted under `/xet` of this app, and that base is the `casUrl` handed out with each
+token (the client appends `/v1/...` itself). CAS routes authenticate with the short-lived token
+from `Authorization: Bearer`, never with a hub token. Optional routes this server does not offer
+(`/v1/xorb-grants`, `/v2/file-chunk-hashes`) answer 404, which makes the client use the
+standard ones.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from app.deps import BlobsDep, PrincipalDep, SessionDep, SettingsDep
+from app.errors import BadRequest, NotFound, PayloadTooLarge
+from app.hub.pagination import base_url
+from app.repos.models import LfsObject, RepoLfsObject
+from app.repos.service import get_repo, resolve_revision
+from app.xet import hashing, tokens
+from app.xet.cas import load_xorbs, register_shard, store_xorb
+from app.xet.models import XetDedupChunk
+from app.xet.reconstruction import (
+    load_recipe,
+    merged_ranges,
+    parse_range_header,
+    slice_range,
+    term_json,
+    xorb_key,
+)
+from app.xet.shard import MAX_SHARD_BODY, build_dedup_answer
+from app.xet.xorb import MAX_XORB_BODY
 
 router = APIRouter()
+CAS_PREFIX = "/xet"
+PLURALS = {"models": "model", "datasets": "dataset", "spaces": "space"}
+DEDUP_KEY_EXPIRY_S = 7 * 24 * 3600
+
+
+def cas_url(request: Request, settings: SettingsDep) -> str:
+    return base_url(request, settings) + CAS_PREFIX
+
+
+# --- hub side: tokens (§3) ---------------------------------------------------------------
+
+
+def _token_route(scope: tokens.Scope) -> None:
+    def handler(
+        request: Request,
+        plural: str,
+        namespace: str,
+        name: str,
+        rev: str,
+        session: SessionDep,
+        principal: PrincipalDep,
+        settings: SettingsDep,
+        create_pr: bool = False,
+    ) -> JSONResponse:
+        repo_type = PLURALS.get(plural)
+        if repo_type is None:
+            raise NotFound(f"Unknown repo type {plural!r}")
+        repo = get_repo(
+            session, principal, repo_type, f"{namespace}/{name}", write=scope == "write"
+        )
+        if scope == "read" or not (rev == "None" or create_pr):
+            resolve_revision(session, repo, None if rev == "None" else rev)
+        token = tokens.issue_token(repo.id, scope, principal.name)
+        secret = tokens.encode_token(settings, token)
+        url = cas_url(request, settings)
+        headers = {
+            "X-Xet-Cas-Url": url,
+            "X-Xet-Access-Token": secret,
+            "X-Xet-Token-Expiration": str(token.exp),
+        }
+        return JSONResponse(
+            {"accessToken": secret, "exp": token.exp, "casUrl": url}, headers=headers
+        )
+
+    router.add_api_route(
+        f"/api/{{plural}}/{{namespace}}/{{name}}/xet-{scope}-token/{{rev:path}}",
+        handler,
+        methods=["GET"],
+        name=f"xet_{scope}_token",
+        tags=["xet"],
+    )
+
+
+_token_route("read")
+_token_route("write")
+
+
+# --- CAS (§4) ----------------------------------------------------------------------------
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Body of {declared} bytes exceeds the {limit}-byte limit")
+    parts: list[bytes] = []
+    total = 0
+    async for part in request.stream():
+        total += len(part)
+        if total > limit:
+            raise PayloadTooLarge(f"Body exceeds the {limit}-byte limit")
+        parts.append(part)
+    return b"".join(parts)
+
+
+def _hash_param(text: str) -> bytes:
+    try:
+        return hashing.from_hex(text.lower())
+    except ValueError:
+        raise BadRequest(f"Invalid xet hash {text!r}") from None
+
+
+@router.post(CAS_PREFIX + "/v1/xorbs/{prefix}/{xorb}", tags=["xet"])
+async def upload_xorb(
+    request: Request, prefix: str, xorb: str, settings: SettingsDep, blobs: BlobsDep
+) -> dict[str, bool]:
+    tokens.token_from_request(settings, request, "write")
+    _hash_param(xorb)
+    body = await _read_body(request, MAX_XORB_BODY)
+    factory = request.app.state.sessionmaker
+    inserted = await run_in_threadpool(store_xorb, factory, blobs, xorb.lower(), body)
+    return {"was_inserted": inserted}
+
+
+async def _register(request: Request, settings: SettingsDep, blobs: BlobsDep) -> int:
+    token = tokens.token_from_request(settings, request, "write")
+    body = await _read_body(request, MAX_SHARD_BODY)
+    factory = request.app.state.sessionmaker
+    return await run_in_threadpool(register_shard, factory, blobs, token.repo_id, body)
+
+
+@router.post(CAS_PREFIX + "/v1/shards", tags=["xet"])
+async def upload_shard(request: Request, settings: SettingsDep, blobs: BlobsDep) -> dict[str, int]:
+    return {"result": await _register(request, settings, blobs)}
+
+
+@router.post(CAS_PREFIX + "/v2/shards", tags=["xet"])
+async def upload_shard_v2(request: Request, settings: SettingsDep, blobs: BlobsDep) -> Response:
+    """V2 answers NDJSON progress frames ending in `{"type":"result"}`; verification happens
+    before the answer starts, so a refused shard is still a plain 400."""
+    result = await _register(request, settings, blobs)
+    frames = [{"type": "result", "result": result}]
+    body = "".join(json.dumps(f) + "\n" for f in frames)
+    return Response(body, media_type="application/x-ndjson")
+
+
+@router.post(CAS_PREFIX + "/v1/telemetry", tags=["xet"])
+async def telemetry() -> dict[str, str]:
+    return {}
+
+
+@router.get(CAS_PREFIX + "/v1/chunks/{prefix}/{chunk}", tags=["xet"])
+def dedup_query(
+    request: Request, prefix: str, chunk: str, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Global dedup: the xorb holding this chunk, every chunk hash keyed by a fresh random key
+    (§4.3), so the answer is useful only to a client that holds the chunk itself."""
+    tokens.token_from_request(settings, request, "read")
+    _hash_param(chunk)
+    row = session.get(XetDedupChunk, chunk.lower())
+    if row is None:
+        raise NotFound("Chunk not found")
+    xorbs = load_xorbs(session, [hashing.from_hex(row.xorb_hash)])
+    answer = build_dedup_answer(xorbs, secrets.token_bytes(32), DEDUP_KEY_EXPIRY_S)
+    return Response(answer, media_type="application/octet-stream")
+
+
+def _readable(session: Session, repo_id: int, file_hex: str) -> bool:
+    """A repo reads a Xet file when it was given the file's sha256 (upload or commit)."""
+    found = session.scalar(
+        select(LfsObject.oid)
+        .join(RepoLfsObject, RepoLfsObject.oid == LfsObject.oid)
+        .where(LfsObject.xet_hash == file_hex, RepoLfsObject.repo_id == repo_id)
+        .limit(1)
+    )
+    return found is not None
+
+
+def _reconstruction(
+    request: Request,
+    file: str,
+    session: Session,
+    settings: SettingsDep,
+    blobs: BlobsDep,
+    version: int,
+) -> dict[str, object]:
+    token = tokens.token_from_request(settings, request, "read")
+    file_hex = file.lower()
+    _hash_param(file_hex)
+    if not _readable(session, token.repo_id, file_hex):
+        raise NotFound("File not found")
+    session.close()
+    terms = load_recipe(blobs, file_hex)
+    size = sum(t.raw_len for t in terms)
+    start, end = parse_range_header(request.headers.get("range"), size)
+    offset, slices = slice_range(terms, start, end)
+    ranges = merged_ranges(slices)
+    base = cas_url(request, settings)
+
+    def url(xorb: bytes, spans: list[tuple[int, int]]) -> str:
+        xhex = hashing.to_hex(xorb)
+        return f"{base}/v1/fetch/{xhex}?{tokens.sign_fetch(settings, xhex, spans)}"
+
+    answer: dict[str, object] = {
+        "offset_into_first_range": offset,
+        "terms": [term_json(s) for s in slices],
+    }
+    if version == 1:
+        answer["fetch_info"] = {
+            hashing.to_hex(x): [
+                {
+                    "range": {"start": c0, "end": c1},
+                    "url": url(x, [(b0, b1)]),
+                    "url_range": {"start": b0, "end": b1},
+                }
+                for c0, c1, b0, b1 in spans
+            ]
+            for x, spans in ranges.items()
+        }
+    else:
+        answer["xorbs"] = {
+            hashing.to_hex(x): [
+                {
+                    "url": url(x, [(b0, b1) for _, _, b0, b1 in spans]),
+                    "ranges": [
+                        {"chunks": {"start": c0, "end": c1}, "bytes": {"start": b0, "end": b1}}
+                        for c0, c1, b0, b1 in spans
+                    ],
+                }
+            ]
+            for x, spans in ranges.items()
+        }
+    return answer
+
+
+@router.get(CAS_PREFIX + "/v1/reconstructions/{file}", tags=["xet"])
+def reconstruction_v1(
+    request: Request, file: str, session: SessionDep, settings: SettingsDep, blobs: BlobsDep
+) -> dict[str, object]:
+    return _reconstruction(request, file, session, settings, blobs, 1)
+
+
+@router.get(CAS_PREFIX + "/v2/reconstructions/{file}", tags=["xet"])
+def reconstruction_v2(
+    request: Request, file: str, session: SessionDep, settings: SettingsDep, blobs: BlobsDep
+) -> dict[str, object]:
+    return _reconstruction(request, file, session, settings, blobs, 2)
+
+
+@router.get(CAS_PREFIX + "/v1/fetch/{xorb}", tags=["xet"])
+def fetch(request: Request, xorb: str, t: str, settings: SettingsDep, blobs: BlobsDep) -> Response:
+    """Ranged read of a stored xorb through a signed URL: no Authorization header (§4.2)."""
+    header = request.headers.get("range", "")
+    first, _, last = header.removeprefix("bytes=").partition("-")
+    if not header.startswith("bytes=") or not first.isdigit() or not last.isdigit():
+        raise BadRequest("A fetch needs one Range: bytes=a-b")
+    start, end = int(first), int(last)
+    xorb = xorb.lower()
+    tokens.check_fetch(settings, xorb, t, start, end)
+    stream: Iterator[bytes] = blobs.open(xorb_key(xorb), start, end - start + 1)
+    headers = {"Content-Range": f"bytes {start}-{end}/*", "Content-Length": str(end - start + 1)}
+    return StreamingResponse(stream, 206, headers, media_type="application/octet-stream")
