@@ -2,8 +2,9 @@
 
 from fastapi import APIRouter
 
-from app.hub import read, write
+from app.hub import commit_write, read, write
 
 router = APIRouter()
 router.include_router(write.router)
+router.include_router(commit_write.router)
 router.include_router(read.router)

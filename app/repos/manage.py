@@ -14,7 +14,7 @@ from app.blobs import BlobStore
 from app.cards.metadata import card_metadata
 from app.db.base import utcnow
 from app.db.engine import write_transaction
-from app.errors import BadRequest, Conflict, RevisionNotFound
+from app.errors import BadRequest, Conflict, PreconditionFailed, RevisionNotFound
 from app.repos.commits import (
     GITATTRIBUTES,
     Author,
@@ -27,7 +27,7 @@ from app.repos.commits import (
 from app.repos.gitobjects import store_objects
 from app.repos.models import Ref, Repo
 from app.repos.paths import validate_repo_name, validate_repo_type
-from app.repos.service import DEFAULT_BRANCH, HEADS, TAGS, find_repo
+from app.repos.service import DEFAULT_BRANCH, HEADS, TAGS, find_repo, get_commit, get_ref
 
 PULLS = "refs/pr/"
 
@@ -167,3 +167,32 @@ def next_pr_ref(session: Session, repo: Repo) -> tuple[int, str]:
     numbers = [int(n[len(PULLS) :]) for n in names if n[len(PULLS) :].isdigit()]
     number = max(numbers, default=0) + 1
     return number, f"{PULLS}{number}"
+
+
+def squash_branch(
+    factory: sessionmaker[Session],
+    blobs: BlobStore,
+    repo_id: int,
+    branch: str,
+    author: Author,
+    message: str,
+) -> str:
+    """Replace a branch's history by one root commit of its current tree (super-squash);
+    412 when the branch moves meanwhile, like any other commit with a pinned parent."""
+    with factory() as session:
+        repo = session.get(Repo, repo_id)
+        head = get_ref(session, repo, HEADS + branch) if repo else None
+        if repo is None or head is None:
+            raise RevisionNotFound(f"Invalid rev id: {branch}")
+        tree_sha = get_commit(session, head.commit_sha).tree_sha
+        old = head.commit_sha
+    commit = make_commit_object(tree_sha, [], author, message, "")
+    store_objects(blobs, [commit])
+    with write_transaction(factory) as session:
+        repo = session.get(Repo, repo_id)
+        assert repo is not None
+        if not move_ref(session, repo, HEADS + branch, old, commit.id.decode()):
+            raise PreconditionFailed()
+        index_commit(session, repo, commit, [])
+        repo.updated_at = utcnow()
+    return commit.id.decode()
