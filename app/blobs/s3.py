@@ -178,6 +178,25 @@ class S3BlobStore:
         )
         return url
 
+    def create_multipart(self, key: str) -> str:
+        """Start a multipart upload whose parts clients PUT to presigned_part_url directly."""
+        created = self._call(
+            self.client.create_multipart_upload, Bucket=self.bucket, Key=self._key(key)
+        )
+        upload_id: str = created["UploadId"]
+        return upload_id
+
+    def complete_multipart(self, key: str, upload_id: str, etags: list[str]) -> None:
+        """Assemble parts 1..n (the ETags the part PUTs answered); the object appears at key."""
+        parts = [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, start=1)]
+        self._call(
+            self.client.complete_multipart_upload,
+            Bucket=self.bucket,
+            Key=self._key(key),
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
+        )
+
     def local_path(self, key: str) -> Path | None:
         return None
 
