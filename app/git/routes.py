@@ -1,3 +1,140 @@
-from fastapi import APIRouter
+"""Git smart HTTP: `git clone/fetch/push http://host/[datasets/|spaces/]<ns>/<name>[.git]`.
 
-router = APIRouter()
+Three routes per repo type, as `git http-backend` serves them:
+`GET …/info/refs?service=git-upload-pack|git-receive-pack`, `POST …/git-upload-pack` and
+`POST …/git-receive-pack`.
+
+Errors are plain text, because git prints a text/plain error body to the user as `remote: …`
+(remote-curl.c, show_http_message). A caller who may not read (or, for receive-pack, may not
+write) a repo and sent no credentials gets 401 with `WWW-Authenticate: Basic`, so that git asks
+for a username and password (the token); with credentials, a hidden repo is 404 as everywhere
+else (ARCHITECTURE.md §6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from app.auth.permissions import Principal, can_read, require_write
+from app.deps import get_blobs, get_principal, get_sessionmaker, get_settings
+from app.errors import AtriumError, BadRequest, RepoNotFound, Unauthorized
+from app.git.service import RECEIVE_PACK, SERVICES, UPLOAD_PACK, PushTarget, advertise, serve
+from app.git.store import AtriumGitRepo
+from app.git.wire import spool_body, stream_reply
+from app.repos.service import find_repo, list_refs
+
+router = APIRouter(tags=["git"], include_in_schema=False)
+
+REPO_PREFIXES = {"": "model", "/datasets": "dataset", "/spaces": "space"}
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="Atrium", charset="UTF-8"'}
+NO_CACHE = {"Cache-Control": "no-cache, max-age=0, must-revalidate", "Pragma": "no-cache"}
+
+
+@dataclass(frozen=True)
+class GitRepo:
+    """The repo a git request is about, with the refs it will see for its whole duration."""
+
+    repo_id: int
+    refs: dict[str, str]
+
+    def view(self, request: Request) -> AtriumGitRepo:
+        return AtriumGitRepo(get_blobs(request), self.refs)
+
+
+def open_repo(
+    request: Request, repo_type: str, namespace: str, name: str, *, write: bool
+) -> GitRepo:
+    """Authorize the caller for reading (or writing) the repo and snapshot its refs."""
+    name = name.removesuffix(".git")
+    with get_sessionmaker(request)() as session:
+        principal = get_principal(request, session)
+        repo = find_repo(session, repo_type, f"{namespace}/{name}")
+        if repo is None or not can_read(session, principal, repo.namespace, repo.private):
+            _challenge(principal)
+            raise RepoNotFound(f"Repository not found: {namespace}/{name}")
+        if write:
+            _challenge(principal)
+            require_write(session, principal, repo.namespace)
+        request.state.repo_id = repo.repo_id
+        refs = {ref.name: ref.commit_sha for ref in list_refs(session, repo)}
+        return GitRepo(repo.id, refs)
+
+
+async def _open(
+    request: Request, repo_type: str, namespace: str, name: str, service: str
+) -> GitRepo:
+    write = service == RECEIVE_PACK
+    return await run_in_threadpool(open_repo, request, repo_type, namespace, name, write=write)
+
+
+def _challenge(principal: Principal) -> None:
+    if principal.user is None:
+        raise Unauthorized(
+            "Authentication required: use a token as the password", headers=CHALLENGE
+        )
+
+
+def git_error(exc: AtriumError) -> Response:
+    headers = {**exc.headers, **NO_CACHE}
+    return PlainTextResponse(exc.message + "\n", status_code=exc.status, headers=headers)
+
+
+def _service(value: str | None) -> str:
+    if value not in SERVICES:
+        raise BadRequest("Only the smart HTTP protocol is served; use git 1.6.6 or newer")
+    return value
+
+
+def _info_refs(repo_type: str) -> Callable[..., Awaitable[Response]]:
+    async def info_refs(
+        request: Request, namespace: str, name: str, service: str | None = None
+    ) -> Response:
+        try:
+            service = _service(service)
+            repo = await _open(request, repo_type, namespace, name, service)
+        except AtriumError as exc:
+            return git_error(exc)
+        return StreamingResponse(
+            stream_reply(advertise(service, repo.view(request))),
+            media_type=f"application/x-{service}-advertisement",
+            headers=NO_CACHE,
+        )
+
+    return info_refs
+
+
+def _rpc(repo_type: str, service: str) -> Callable[..., Awaitable[Response]]:
+    async def rpc(request: Request, namespace: str, name: str) -> Response:
+        try:
+            if request.headers.get("content-type") != f"application/x-{service}-request":
+                raise BadRequest(f"Content-Type must be application/x-{service}-request")
+            repo = await _open(request, repo_type, namespace, name, service)
+            body = await spool_body(request, get_settings(request).max_request_body)
+        except AtriumError as exc:
+            return git_error(exc)
+        target = None
+        if service == RECEIVE_PACK:
+            target = PushTarget(get_sessionmaker(request), get_blobs(request), repo.repo_id)
+        return StreamingResponse(
+            stream_reply(serve(service, repo.view(request), body, target)),
+            media_type=f"application/x-{service}-result",
+            headers=NO_CACHE,
+        )
+
+    return rpc
+
+
+def _register() -> None:
+    for prefix, repo_type in REPO_PREFIXES.items():
+        base = prefix + "/{namespace}/{name}"
+        router.add_api_route(base + "/info/refs", _info_refs(repo_type), methods=["GET"])
+        for service in (UPLOAD_PACK, RECEIVE_PACK):
+            router.add_api_route(f"{base}/{service}", _rpc(repo_type, service), methods=["POST"])
+
+
+_register()

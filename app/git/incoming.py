@@ -1,0 +1,88 @@
+"""Unpacking a pushed pack: verified by dulwich, written object by object to the blob store.
+
+The pack is copied to a temporary file while its trailing checksum is verified, then inflated
+one object at a time (deltas resolved by dulwich). Blobs are written and forgotten, keeping
+only their size and LFS pointer; commits, trees and tags stay parsed in memory for the checks
+of `app.git.push` (they are small next to file content). Objects written by a push that is then
+refused are unreferenced, and left for `atrium gc` (ARCHITECTURE.md §5).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dulwich.object_format import DEFAULT_OBJECT_FORMAT
+from dulwich.objects import Blob, Commit, ObjectID, RawObjectID, ShaFile, Tag, Tree, sha_to_hex
+from dulwich.pack import PackData, PackInflater, PackStreamCopier
+
+from app.blobs import BlobStore
+from app.repos.gitobjects import LfsPointer, parse_lfs_pointer, store_objects
+
+ReadFn = Callable[[int], bytes]
+
+
+@dataclass(frozen=True)
+class IncomingBlob:
+    size: int
+    pointer: LfsPointer | None
+
+
+@dataclass
+class Incoming:
+    """The objects a push brought, by hex sha, and the stored objects its deltas were based on
+    (those must be readable by the pusher, like any object the push refers to)."""
+
+    commits: dict[str, Commit] = field(default_factory=dict)
+    trees: dict[str, Tree] = field(default_factory=dict)
+    tags: dict[str, Tag] = field(default_factory=dict)
+    blobs: dict[str, IncomingBlob] = field(default_factory=dict)
+    delta_bases: set[str] = field(default_factory=set)
+
+    def __contains__(self, sha: str) -> bool:
+        return sha in self.blobs or sha in self.trees or sha in self.commits or sha in self.tags
+
+    def add(self, obj: ShaFile) -> None:
+        sha = obj.id.decode("ascii")
+        obj.check()  # malformed commits, trees (bad modes, names) and tags raise here
+        if isinstance(obj, Blob):
+            data = obj.as_raw_string()
+            self.blobs[sha] = IncomingBlob(len(data), parse_lfs_pointer(data))
+        elif isinstance(obj, Tree):
+            self.trees[sha] = obj
+        elif isinstance(obj, Commit):
+            self.commits[sha] = obj
+        elif isinstance(obj, Tag):
+            self.tags[sha] = obj
+
+
+def receive_pack(
+    blobs: BlobStore,
+    read_all: ReadFn,
+    read_some: ReadFn | None,
+    base: Callable[[ObjectID], tuple[int, bytes]],
+) -> Incoming:
+    """Read a (thin) pack from the wire, verify it, store its objects and describe them.
+
+    `base` reads an object that a thin pack's delta refers to but does not carry.
+    """
+    incoming = Incoming()
+
+    def resolve_base(sha: RawObjectID | ObjectID) -> tuple[int, bytes]:
+        hexsha = sha_to_hex(RawObjectID(sha)) if len(sha) == 20 else ObjectID(sha)
+        incoming.delta_bases.add(hexsha.decode("ascii"))
+        return base(hexsha)
+
+    with tempfile.TemporaryFile(prefix="atrium-push-") as spool:
+        PackStreamCopier(DEFAULT_OBJECT_FORMAT.hash_func, read_all, read_some, spool).verify()
+        size = spool.tell()
+        spool.seek(0)
+        data = PackData.from_file(spool, DEFAULT_OBJECT_FORMAT, size)
+        try:
+            for obj in PackInflater.for_pack_data(data, resolve_ext_ref=resolve_base):
+                incoming.add(obj)
+                store_objects(blobs, [obj])
+        finally:
+            data.close()
+    return incoming

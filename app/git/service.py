@@ -1,0 +1,142 @@
+"""The git smart protocol over one repo: dulwich's handlers with Atrium's storage and push rules.
+
+dulwich speaks the protocol (ref advertisement, want/have negotiation, shallow, filters,
+side-band, report-status) and writes and parses packs; Atrium supplies the repo view
+(`app.git.store`) and, for receive-pack, replaces dulwich's "write the refs" step with
+`app.git.push`, which checks and applies the push like an API commit.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from dulwich.errors import ApplyDeltaError, ChecksumMismatch, ObjectFormatException
+from dulwich.objects import ObjectID
+from dulwich.protocol import CAPABILITY_ATOMIC, ReceivableProtocol
+from dulwich.refs import Ref
+from dulwich.server import (
+    Backend,
+    BackendRepo,
+    PackHandler,
+    ReceivePackHandler,
+    UploadPackHandler,
+)
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.blobs import BlobStore
+from app.git.incoming import Incoming, receive_pack
+from app.git.push import Push, RefCommand
+from app.git.store import AtriumGitRepo
+from app.git.wire import Writer
+
+UPLOAD_PACK = "git-upload-pack"
+RECEIVE_PACK = "git-receive-pack"
+SERVICES = (UPLOAD_PACK, RECEIVE_PACK)
+# What a broken pack raises while it is read and inflated (dulwich's own list, server.py).
+UNPACK_ERRORS = (
+    OSError,
+    ChecksumMismatch,
+    ApplyDeltaError,
+    AssertionError,
+    socket.error,
+    zlib.error,
+    ObjectFormatException,
+    KeyError,
+    ValueError,
+)
+
+
+@dataclass
+class PushTarget:
+    """Where a receive-pack applies its commands."""
+
+    factory: sessionmaker[Session]
+    blobs: BlobStore
+    repo_id: int
+
+
+class _Backend(Backend):
+    """dulwich opens repos by path; each request already holds its one repo."""
+
+    def __init__(self, repo: AtriumGitRepo, target: PushTarget | None):
+        self.repo = repo
+        self.target = target
+
+    def open_repository(self, path: str) -> BackendRepo:
+        return self.repo  # type: ignore[return-value]
+
+
+class AtriumReceivePack(ReceivePackHandler):
+    """receive-pack whose pack goes to the blob store and whose refs move by `app.git.push`."""
+
+    def _apply_pack(
+        self, refs: list[tuple[ObjectID, ObjectID, Ref]]
+    ) -> Iterator[tuple[bytes, bytes]]:
+        backend = self.backend
+        assert isinstance(backend, _Backend) and backend.target is not None
+        target = backend.target
+        commands = [RefCommand.parse(old, new, ref) for old, new, ref in refs]
+        try:
+            incoming = self._receive(target) if any(c.new for c in commands) else Incoming()
+        except UNPACK_ERRORS as exc:
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            yield (b"unpack", reason.encode("utf-8", "replace"))
+            for command in commands:
+                yield (command.ref.encode(), b"unpacker error")
+            return
+        yield (b"unpack", b"ok")
+        push = Push(target.factory, target.blobs, target.repo_id, incoming)
+        for ref, status in push.apply(commands, atomic=self.has_capability(CAPABILITY_ATOMIC)):
+            yield (ref.encode("utf-8", "replace"), status.encode("utf-8", "replace"))
+
+    def _receive(self, target: PushTarget) -> Incoming:
+        store = self.backend.repo.store  # type: ignore[attr-defined]
+        read_some = getattr(self.proto, "recv", None)
+        return receive_pack(target.blobs, self.proto.read, read_some, store.get_raw)
+
+
+HANDLERS: dict[str, type[PackHandler]] = {
+    UPLOAD_PACK: UploadPackHandler,
+    RECEIVE_PACK: AtriumReceivePack,
+}
+
+
+def _handler(
+    service: str, backend: _Backend, proto: ReceivableProtocol, *, advertise: bool
+) -> PackHandler:
+    cls: Any = HANDLERS[service]
+    handler: PackHandler = cls(backend, ["/"], proto, stateless_rpc=True, advertise_refs=advertise)
+    return handler
+
+
+def advertise(service: str, repo: AtriumGitRepo) -> Callable[[Writer], None]:
+    """The `info/refs?service=` reply: a service banner, then the refs and capabilities."""
+
+    def work(write: Writer) -> None:
+        proto = ReceivableProtocol(io.BytesIO().read, write)
+        proto.write_pkt_line(f"# service={service}\n".encode())
+        proto.write_pkt_line(None)
+        _handler(service, _Backend(repo, None), proto, advertise=True).handle()
+
+    return work
+
+
+def serve(
+    service: str, repo: AtriumGitRepo, body: IO[bytes], target: PushTarget | None
+) -> Callable[[Writer], None]:
+    """One stateless RPC round: read the spooled request body, write the reply."""
+
+    def work(write: Writer) -> None:
+        try:
+            proto = ReceivableProtocol(body.read, write)
+            _handler(service, _Backend(repo, target), proto, advertise=False).handle()
+        finally:
+            body.close()
+            repo.store.close()
+
+    return work
