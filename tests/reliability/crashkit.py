@@ -11,7 +11,8 @@ the bytes sent), right before the N-th database commit, or right after it (durab
 acknowledged). Nothing is mocked: the kill is real and so are the stores.
 
 Protocol on the zygote's stdin/stdout, one JSON object per line: a `Job` in, then
-`{"pid": N}` once forked, then `{"pid": N, "signal": S, "code": C}` when it is gone.
+`{"pids": [...]}` once its committers are forked, then `{"ended": [{"pid", "signal", "code"}]}`
+when they are all gone.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,12 +46,20 @@ class Job:
     branch: str = "main"
     lfs_every: int = 3  # every N-th commit also adds an LFS file
     lfs_size: int = 300_000
+    lfs_seed: str = ""  # seeds the LFS content instead of seed (the same file from many)
+    clients: int = 1  # committers forked at once, each with its own seed
+    parent_commit: str | None = None  # pin every commit's base (a stale one is refused)
+    start_at: float = 0.0  # unix time the committers wait for, so that they start together
+
+    def for_client(self, client: int) -> Job:
+        return replace(self, seed=f"{self.seed}c{client}", clients=1)
 
 
 @dataclass
 class Ack:
-    sha: str
+    sha: str  # empty when refused
     files: dict[str, str] = field(default_factory=dict)  # path -> sha256 of its content
+    refused: bool = False  # the commit was refused as stale (412)
 
 
 def content(seed: str, index: int, size: int) -> bytes:
@@ -147,65 +157,93 @@ def _upload_lfs(factory: Any, blobs: Any, repo_id: int, data: bytes) -> str:
     return oid
 
 
+def _operations(
+    job: Job, index: int, factory: Any, blobs: Any
+) -> tuple[list[Any], dict[str, bytes]]:
+    """The index-th commit of a job: a new log file, a rewritten state file, a scratch file
+    added or deleted, and every lfs_every-th time a large file; with the content of each file
+    the commit leaves."""
+    from app.repos.commits import AddFile, AddLfsFile, DeletePath
+
+    files = {
+        f"log/{job.seed}-{index}.txt": content(job.seed, index, 64 + index),
+        "state.txt": f"{job.seed} {index}\n".encode(),
+    }
+    ops: list[Any] = [AddFile(path, data) for path, data in files.items()]
+    if index % 2:
+        ops.append(DeletePath(f"scratch/{job.seed}-{index - 1}.txt"))
+    else:
+        ops.append(AddFile(f"scratch/{job.seed}-{index}.txt", b"scratch"))
+    if job.lfs_every and index % job.lfs_every == job.lfs_every - 1:
+        data = content(job.lfs_seed or job.seed, -index, job.lfs_size)
+        oid = _upload_lfs(factory, blobs, job.repo_id, data)
+        path = f"weights/{job.seed}-{index}.bin"
+        ops.append(AddLfsFile(path, oid, len(data)))
+        files[path] = data
+    return ops, files
+
+
 def run_job(job: Job) -> None:
-    from app.repos.commits import AddFile, AddLfsFile, Author, DeletePath, Operation, create_commit
+    from app.errors import PreconditionFailed
+    from app.repos.commits import Author, create_commit
     from app.repos.manage import update_card
 
     factory, blobs = _store(job)
     author = Author(job.author, f"{job.author}@example.invalid")
+    time.sleep(max(0.0, job.start_at - time.time()))
     with open(job.ack_path, "a", buffering=1) as acks:
         for index in range(job.commits):
-            files = {
-                f"log/{job.seed}-{index}.txt": content(job.seed, index, 64 + index),
-                "state.txt": f"{job.seed} {index}\n".encode(),
-            }
-            ops: list[Operation] = [AddFile(path, data) for path, data in files.items()]
-            if index % 2:
-                ops.append(DeletePath(f"scratch/{job.seed}-{index - 1}.txt"))
-            else:
-                ops.append(AddFile(f"scratch/{job.seed}-{index}.txt", b"scratch"))
-            if job.lfs_every and index % job.lfs_every == job.lfs_every - 1:
-                data = content(job.seed, -index, job.lfs_size)
-                oid = _upload_lfs(factory, blobs, job.repo_id, data)
-                path = f"weights/{job.seed}-{index}.bin"
-                ops.append(AddLfsFile(path, oid, len(data)))
-                files[path] = data
-            result = create_commit(
-                factory,
-                blobs,
-                job.repo_id,
-                job.branch,
-                ops,
-                author=author,
-                title=f"commit {job.seed} {index}",
-                after_commit=update_card,
-            )
+            ops, files = _operations(job, index, factory, blobs)
+            try:
+                result = create_commit(
+                    factory,
+                    blobs,
+                    job.repo_id,
+                    job.branch,
+                    ops,
+                    author=author,
+                    title=f"commit {job.seed} {index}",
+                    parent_commit=job.parent_commit,
+                    after_commit=update_card,
+                )
+            except PreconditionFailed:
+                acks.write(json.dumps(asdict(Ack("", refused=True))) + "\n")
+                return
             ack = Ack(result.sha, {p: hashlib.sha256(d).hexdigest() for p, d in files.items()})
             acks.write(json.dumps(asdict(ack)) + "\n")
 
 
 def zygote(stdin: IO[str], stdout: IO[str]) -> None:
-    """Fork one committer per job line; report its pid, then how it ended."""
+    """Fork the committers of each job line; report their pids, then how they ended."""
     # Imported once here, shared by every fork.
     import app.repos.commits
     import app.repos.manage  # noqa: F401
 
     for line in stdin:
         job = Job(**json.loads(line))
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                run_job(job)
-            except BaseException as exc:  # report, since nobody reads the child's stderr
-                print(f"committer failed: {exc!r}", file=sys.stderr, flush=True)
-                code = 3
-            os._exit(code)
-        print(json.dumps({"pid": pid}), file=stdout, flush=True)
-        _, status = os.waitpid(pid, 0)
-        ended = {"pid": pid, "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0}
-        ended["code"] = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
-        print(json.dumps(ended), file=stdout, flush=True)
+        pids = [_fork(job if job.clients == 1 else job.for_client(k)) for k in range(job.clients)]
+        print(json.dumps({"pids": pids}), file=stdout, flush=True)
+        ended = [_reap(pid) for pid in pids]
+        print(json.dumps({"ended": ended}), file=stdout, flush=True)
+
+
+def _fork(job: Job) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        run_job(job)
+    except BaseException as exc:  # report it: nobody reads the child's exit otherwise
+        print(f"committer failed: {exc!r}", file=sys.stderr, flush=True)
+        code = 3
+    os._exit(code)
+
+
+def _reap(pid: int) -> dict[str, int]:
+    _, status = os.waitpid(pid, 0)
+    killed = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+    return {"pid": pid, "signal": killed, "code": os.WEXITSTATUS(status) if not killed else -1}
 
 
 # --- the test side ---------------------------------------------------------------------------
@@ -227,20 +265,26 @@ class Zygote:
             bufsize=1,
         )
 
-    def start(self, job: Job) -> int:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+    def start(self, job: Job) -> list[int]:
+        """Fork the job's committers; their pids."""
+        assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(asdict(job)) + "\n")
         self.proc.stdin.flush()
-        return int(json.loads(self.proc.stdout.readline())["pid"])
+        pids: list[int] = self._answer()["pids"]
+        return pids
 
-    def wait(self) -> dict[str, int]:
-        """How the last committer ended: {"signal": S, "code": C}."""
+    def wait(self) -> list[dict[str, int]]:
+        """How each committer ended: [{"pid": P, "signal": S, "code": C}, …]."""
+        ended: list[dict[str, int]] = self._answer()["ended"]
+        return ended
+
+    def _answer(self) -> dict[str, Any]:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"zygote exited with {self.proc.wait()}")
-        ended: dict[str, int] = json.loads(line)
-        return ended
+            raise RuntimeError(f"zygote exited with {self.proc.wait()}; see {self.log.name}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
 
     def close(self) -> None:
         if self.proc.stdin is not None:

@@ -11,27 +11,19 @@ SIGKILLed too close the test.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import random
-import secrets
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
-from app.auth.permissions import Principal
-from app.auth.service import get_user
-from app.repos.fsck import fsck
-from app.repos.manage import create_repo
-from app.repos.models import Commit, Repo
-from app.repos.service import resolve_revision
-from tests.live import ROOT, Backend, LiveServer, start_server
-from tests.reliability.crashkit import KILL_MODES, Ack, Job, Zygote, read_acks
+from tests.live import Backend, LiveServer, start_server
+from tests.reliability.checks import Branch, new_branch, verify_branch
+from tests.reliability.crashkit import KILL_MODES, Job, Zygote, read_acks
 from tests.reliability.figures import ACKED, CRASHES, record
 
 FAST_CRASHES = 16  # run by default: each kill mode four times
@@ -44,58 +36,6 @@ def crash_server(backend: Backend) -> Iterator[LiveServer]:
     live = start_server(backend)
     yield live
     live.stop()
-
-
-@pytest.fixture(scope="module")
-def zygote(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zygote]:
-    log = tmp_path_factory.mktemp("zygote") / "zygote.log"
-    forker = Zygote(backend.settings_env(), ROOT, log)
-    yield forker
-    forker.close()
-
-
-@dataclass
-class Branch:
-    """What the test knows about the branch under fire."""
-
-    server: LiveServer
-    repo: Repo
-    author: str
-    head: str
-    acked: set[str] = field(default_factory=set)
-    verified: set[str] = field(default_factory=set)  # objects fsck checked already
-
-
-def new_branch(server: LiveServer) -> Branch:
-    app = server.app()
-    name, _ = server.new_user(f"crash{secrets.token_hex(4)}")
-    factory, blobs = app.state.sessionmaker, app.state.blobs
-    with factory() as session:
-        principal = Principal(user=get_user(session, name), role="write")
-    repo = create_repo(factory, blobs, principal, "model", name, "crash-target")
-    return Branch(server, repo, name, head_of(server, repo))
-
-
-def head_of(server: LiveServer, repo: Repo) -> str:
-    with server.app().state.sessionmaker() as session:
-        fresh = session.get(Repo, repo.id)
-        assert fresh is not None
-        return resolve_revision(session, fresh, "main")
-
-
-def history_since(server: LiveServer, head: str, stop: str) -> list[str]:
-    """First-parent history from head back to stop (exclusive); fails if stop is not in it,
-    which would mean the ref moved backwards and lost a visible commit."""
-    shas = []
-    with server.app().state.sessionmaker() as session:
-        current: str | None = head
-        while current != stop:
-            assert current is not None, f"{stop} is no longer in the history of {head}"
-            shas.append(current)
-            row = session.get(Commit, current)
-            assert row is not None, f"commit {current} is visible but not indexed"
-            current = row.parents[0] if row.parents else None
-    return shas
 
 
 def job_for(branch: Branch, iteration: int, rng: random.Random, ack_path: Path) -> Job:
@@ -114,38 +54,14 @@ def job_for(branch: Branch, iteration: int, rng: random.Random, ack_path: Path) 
 
 def crash_once(zygote: Zygote, job: Job, rng: random.Random) -> bool:
     """Run one committer to its death; True when it died by SIGKILL (not by finishing)."""
-    pid = zygote.start(job)
+    (pid,) = zygote.start(job)
     if job.kill_mode == "timer":
         time.sleep(rng.uniform(0.0, 0.6))
         with contextlib.suppress(ProcessLookupError):  # it may have finished first
             os.kill(pid, signal.SIGKILL)
-    ended = zygote.wait()
+    (ended,) = zygote.wait()
     assert ended["code"] in (0, -1), f"committer failed instead of crashing: {ended}"
     return ended["signal"] == signal.SIGKILL
-
-
-def verify_after_crash(branch: Branch, acks: list[Ack]) -> None:
-    server = branch.server
-    head = head_of(server, branch.repo)
-    new = set(history_since(server, head, branch.head))
-    lost = {ack.sha for ack in acks} - new
-    assert not lost, f"acknowledged commits missing from the branch: {lost}"
-    app = server.app()
-    report = fsck(app.state.sessionmaker, app.state.blobs, verified=branch.verified)
-    assert report.ok, report.problems
-    for ack in acks:
-        check_files_download(server, branch.repo, ack)
-    branch.head = head
-    branch.acked |= {ack.sha for ack in acks}
-
-
-def check_files_download(server: LiveServer, repo: Repo, ack: Ack) -> None:
-    """Each file of an acknowledged commit downloads at that commit with its own hash."""
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        for path, digest in ack.files.items():
-            response = client.get(f"/{repo.repo_id}/resolve/{ack.sha}/{path}")
-            assert response.status_code == 200, (path, response.text)
-            assert hashlib.sha256(response.content).hexdigest() == digest, path
 
 
 def restart(server: LiveServer) -> LiveServer:
@@ -162,7 +78,7 @@ def run_crashes(server: LiveServer, zygote: Zygote, count: int, tmp_path: Path) 
     for iteration in range(count):
         ack_path = tmp_path / f"acks-{iteration}.jsonl"
         crashes += crash_once(zygote, job_for(branch, iteration, rng, ack_path), rng)
-        verify_after_crash(branch, read_acks(ack_path))
+        verify_branch(branch, read_acks(ack_path))
     assert crashes >= count * 3 // 4, f"only {crashes} of {count} committers were killed"
     checked = server.cli("fsck")
     assert checked.returncode == 0 and ": ok" in checked.stdout, checked.stdout + checked.stderr

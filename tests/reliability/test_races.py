@@ -1,0 +1,117 @@
+"""Concurrency (issue 10 §2): many committer processes on one branch at once. Without a
+parent commit none is lost and history stays linear; pinned to the same parent exactly one
+wins and the rest are refused as stale (412); the same large file uploaded by many at once is
+stored once and whole. Committers are separate processes with their own database connections
+(crashkit.py), started on the same instant."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from app.repos.models import LfsObject
+from tests.live import LiveServer
+from tests.reliability.checks import Branch, new_branch, verify_branch
+from tests.reliability.crashkit import Job, Zygote, content, read_acks
+from tests.reliability.figures import ACKED, CRASHES, RACES, STALE_REFUSED, record
+
+CLIENTS = 50
+START_DELAY_S = 2.0  # time to fork every committer and open its connections
+
+
+def race(zygote: Zygote, branch: Branch, ack_path: Path, **job: object) -> list[dict[str, int]]:
+    fields: dict[str, object] = {"commits": 1, "lfs_every": 0, "clients": CLIENTS, **job}
+    start = Job(
+        repo_id=branch.repo.id,
+        author=branch.author,
+        seed=ack_path.stem,
+        ack_path=str(ack_path),
+        start_at=time.time() + START_DELAY_S,
+        **fields,  # type: ignore[arg-type]
+    )
+    zygote.start(start)
+    ended = zygote.wait()
+    record(RACES, len(ended))
+    return ended
+
+
+def test_concurrent_commits_without_parent_are_all_applied_in_a_line(
+    server: LiveServer, zygote: Zygote, tmp_path: Path
+) -> None:
+    branch = new_branch(server)
+    ack_path = tmp_path / "free.jsonl"
+    ended = race(zygote, branch, ack_path)
+    assert all(e["code"] == 0 for e in ended), ended
+    acks = read_acks(ack_path)
+    assert len(acks) == CLIENTS and not any(a.refused for a in acks)
+    new = verify_branch(branch, acks)
+    assert sorted(new) == sorted(a.sha for a in acks), "a commit appeared that nobody made"
+    record(ACKED, len(acks))
+
+
+def test_concurrent_commits_on_one_parent_one_wins_the_rest_get_412(
+    server: LiveServer, zygote: Zygote, tmp_path: Path
+) -> None:
+    branch = new_branch(server)
+    ack_path = tmp_path / "pinned.jsonl"
+    ended = race(zygote, branch, ack_path, parent_commit=branch.head)
+    assert all(e["code"] == 0 for e in ended), ended
+    acks = read_acks(ack_path)
+    winners = [a for a in acks if not a.refused]
+    assert len(acks) == CLIENTS and len(winners) == 1
+    assert verify_branch(branch, acks) == [winners[0].sha]
+    record(STALE_REFUSED, CLIENTS - 1)
+
+
+def test_the_same_large_file_uploaded_by_many_at_once_is_stored_once(
+    server: LiveServer, zygote: Zygote, tmp_path: Path
+) -> None:
+    branch = new_branch(server)
+    ack_path = tmp_path / "same.jsonl"
+    ended = race(zygote, branch, ack_path, lfs_every=1, lfs_seed="shared", clients=20)
+    assert all(e["code"] == 0 for e in ended), ended
+    acks = read_acks(ack_path)
+    verify_branch(branch, acks)
+    oid = hashlib.sha256(content("shared", 0, Job.lfs_size)).hexdigest()
+    blobs = server.app().state.blobs
+    assert [key for key, _ in blobs.keys(f"lfs/{oid[:2]}")].count(f"lfs/{oid}") == 1
+    with server.app().state.sessionmaker() as session:
+        assert session.get(LfsObject, oid) is not None
+    assert len({digest for a in acks for p, digest in a.files.items() if "weights" in p}) == 1
+
+
+@pytest.mark.parametrize("clients", [8])
+def test_concurrent_committers_killed_together_lose_nothing_acknowledged(
+    server: LiveServer, zygote: Zygote, tmp_path: Path, clients: int
+) -> None:
+    branch = new_branch(server)
+    rng = random.Random(branch.repo.id)
+    for round_ in range(3):
+        ack_path = tmp_path / f"killed-{round_}.jsonl"
+        job = Job(
+            repo_id=branch.repo.id,
+            author=branch.author,
+            seed=f"k{round_}",
+            commits=40,
+            ack_path=str(ack_path),
+            clients=clients,
+        )
+        pids = zygote.start(job)
+        time.sleep(rng.uniform(0.3, 1.5))
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        ended = zygote.wait()
+        assert all(e["code"] in (0, -1) for e in ended), ended
+        record(CRASHES, sum(e["signal"] == signal.SIGKILL for e in ended))
+        record(RACES, clients)
+        acks = read_acks(ack_path)
+        verify_branch(branch, acks)
+        record(ACKED, len(acks))
