@@ -1,0 +1,148 @@
+"""Sign-in and sign-out, access tokens, and creating a repo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from sqlalchemy.orm import Session
+
+from app.auth.models import User
+from app.auth.service import (
+    ROLES,
+    create_token,
+    get_user,
+    list_tokens,
+    revoke_token,
+    user_orgs,
+    verify_password,
+)
+from app.db.engine import write_transaction
+from app.deps import BlobsDep
+from app.errors import AtriumError, NotFound
+from app.repos.manage import create_repo
+from app.repos.paths import REPO_TYPES
+from app.web.pages import Page, PageDep, PageRoute
+from app.web.session import sign_in, sign_out
+from app.web.urls import repo_url, safe_next
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+LOGIN_ERROR = "Wrong username or password"
+
+
+@router.get("/login")
+def login_form(page: PageDep, next: str | None = None) -> Response:
+    if page.session.user is not None:
+        return page.redirect(safe_next(next))
+    return page.render("login.html", next=safe_next(next))
+
+
+@router.post("/login")
+async def login(page: PageDep) -> Response:
+    form = await page.form()
+    target = safe_next(form.get("next"))
+    user = _check_password(page.db, form.get("username", "").strip(), form.get("password", ""))
+    if user is None:
+        return page.render("login.html", status_code=401, next=target, error=LOGIN_ERROR)
+    sign_in(page.session, user)
+    return page.redirect(target)
+
+
+def _check_password(db: Session, name: str, password: str) -> User | None:
+    try:
+        user = get_user(db, name)
+    except NotFound:
+        return None
+    return user if verify_password(user, password) else None
+
+
+@router.post("/logout")
+async def logout(page: PageDep) -> Response:
+    await page.form()
+    sign_out(page.session)
+    return page.redirect("/")
+
+
+# --- tokens ----------------------------------------------------------------------------
+
+
+@router.get("/settings/tokens")
+def tokens_page(page: PageDep) -> Response:
+    return _tokens(page)
+
+
+def _tokens(page: Page, **context: Any) -> Response:
+    principal = page.require_user()
+    assert principal.user is not None
+    tokens = list_tokens(page.db, principal.user)
+    return page.render("tokens.html", tokens=tokens, roles=ROLES, **context)
+
+
+@router.post("/settings/tokens")
+async def new_token(page: PageDep) -> Response:
+    form = await page.form()
+    principal = page.require_user()
+    assert principal.user is not None
+    with write_transaction(page.request.app.state.sessionmaker) as db:
+        user = db.get(User, principal.user.id)
+        assert user is not None
+        issued = create_token(
+            db, user, role=form.get("role", "read"), label=form.get("label", "").strip()[:100]
+        )
+        created = (issued.token.label, issued.secret)
+    # Shown on this answer only, never stored: a reload (GET) lists it without the secret.
+    return _tokens(page, created=created)
+
+
+@router.post("/settings/tokens/{token_id}/revoke")
+async def revoke(page: PageDep, token_id: int) -> Response:
+    await page.form()
+    principal = page.require_user()
+    assert principal.user is not None
+    with write_transaction(page.request.app.state.sessionmaker) as db:
+        user = db.get(User, principal.user.id)
+        assert user is not None
+        revoke_token(db, user, token_id)
+    return page.redirect("/settings/tokens")
+
+
+# --- new repo --------------------------------------------------------------------------
+
+
+def _namespaces(page: Page) -> list[str]:
+    principal = page.require_user()
+    assert principal.user is not None
+    orgs = user_orgs(page.db, principal.user)
+    return [principal.user.name, *(org.name for org, role in orgs if role in ("write", "admin"))]
+
+
+@router.get("/new")
+def new_repo_form(page: PageDep) -> Response:
+    return page.render("new.html", namespaces=_namespaces(page), types=REPO_TYPES, form={})
+
+
+@router.post("/new")
+async def new_repo(page: PageDep, blobs: BlobsDep) -> Response:
+    form = await page.form()
+    namespaces = _namespaces(page)
+    try:
+        repo = create_repo(
+            page.request.app.state.sessionmaker,
+            blobs,
+            page.principal,
+            form.get("type", "model"),
+            form.get("namespace", ""),
+            form.get("name", "").strip(),
+            private=form.get("visibility") == "private",
+        )
+    except AtriumError as exc:
+        return page.render(
+            "new.html",
+            status_code=exc.status,
+            namespaces=namespaces,
+            types=REPO_TYPES,
+            form=form,
+            error=exc.message,
+        )
+    return page.redirect(repo_url(repo))

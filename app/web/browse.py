@@ -1,0 +1,146 @@
+"""Home, search with filters, and profiles: all read through the hub's repo search
+(app/hub/search.py), so a page lists exactly what the API lists to the same caller."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from app.auth.service import namespace_taken
+from app.errors import NotFound
+from app.hub.search import RepoQuery, search_repos
+from app.repos.models import Repo
+from app.web.pages import Page, PageDep, PageRoute
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+HOME_ROWS = 6  # repos per list on the home page
+SEARCH_PAGE = 30
+PROFILE_ROWS = 100
+SORTS = {"lastModified": "Recently updated", "downloads": "Most downloads", "likes": "Most likes"}
+# The Hub's fixed taxonomy, as its sidebar offers it; any other value still works by URL.
+TASKS = (
+    "text-generation",
+    "text-classification",
+    "token-classification",
+    "question-answering",
+    "fill-mask",
+    "summarization",
+    "translation",
+    "text2text-generation",
+    "zero-shot-classification",
+    "feature-extraction",
+    "sentence-similarity",
+    "image-classification",
+    "zero-shot-image-classification",
+)
+LIBRARIES = ("transformers", "sentence-transformers", "diffusers", "timm", "peft", "gguf")
+LICENSES = ("apache-2.0", "mit", "bsd-3-clause", "cc-by-4.0", "cc-by-sa-4.0", "openrail", "other")
+
+
+def _repos(
+    page: Page, repo_type: str, sort: str, limit: int, author: str | None = None
+) -> list[Repo]:
+    query = RepoQuery(repo_type=repo_type, sort=sort, limit=limit, author=author)
+    return search_repos(page.db, page.principal, query).repos
+
+
+@router.get("/")
+def home(page: PageDep) -> Response:
+    lists = [
+        ("Recently updated models", "model", "lastModified"),
+        ("Most downloaded models", "model", "downloads"),
+        ("Recently updated datasets", "dataset", "lastModified"),
+        ("Most downloaded datasets", "dataset", "downloads"),
+    ]
+    sections = [
+        (title, repo_type, sort, _repos(page, repo_type, sort, HOME_ROWS))
+        for title, repo_type, sort in lists
+    ]
+    return page.render("home.html", sections=sections)
+
+
+@router.get("/models")
+def models(
+    page: PageDep,
+    search: str = "",
+    pipeline_tag: str = "",
+    library: str = "",
+    license: str = "",
+    tag: str = "",
+    sort: str = "lastModified",
+    cursor: str | None = None,
+) -> Response:
+    return _search(page, "model", search, pipeline_tag, library, license, tag, sort, cursor)
+
+
+@router.get("/datasets")
+def datasets(
+    page: PageDep,
+    search: str = "",
+    license: str = "",
+    tag: str = "",
+    sort: str = "lastModified",
+    cursor: str | None = None,
+) -> Response:
+    return _search(page, "dataset", search, "", "", license, tag, sort, cursor)
+
+
+def _search(
+    page: Page,
+    repo_type: str,
+    search: str,
+    pipeline_tag: str,
+    library: str,
+    license: str,
+    tag: str,
+    sort: str,
+    cursor: str | None,
+) -> Response:
+    sort = sort if sort in SORTS else "lastModified"
+    filters = [f for f in (library, f"license:{license}" if license else "", tag) if f]
+    query = RepoQuery(
+        repo_type=repo_type,
+        search=search.split(),
+        filters=filters,
+        pipeline_tag=pipeline_tag or None,
+        sort=sort,
+        limit=SEARCH_PAGE,
+        cursor=cursor,
+    )
+    found = search_repos(page.db, page.principal, query)
+    params = {
+        "search": search,
+        "pipeline_tag": pipeline_tag,
+        "library": library,
+        "license": license,
+        "tag": tag,
+        "sort": sort,
+    }
+    return page.render(
+        "search.html",
+        repo_type=repo_type,
+        repos=found.repos,
+        next_cursor=found.next_cursor,
+        params=params,
+        sorts=SORTS,
+        tasks=_with(TASKS, pipeline_tag),
+        libraries=_with(LIBRARIES, library),
+        licenses=_with(LICENSES, license),
+    )
+
+
+def _with(options: tuple[str, ...], chosen: str) -> tuple[str, ...]:
+    """The offered values, plus the chosen one when it came by URL."""
+    return options if not chosen or chosen in options else (*options, chosen)
+
+
+@router.get("/{namespace}")
+def profile(page: PageDep, namespace: str) -> Response:
+    if not namespace_taken(page.db, namespace):
+        raise NotFound(f"No user or organization named {namespace}")
+    kinds = (("Models", "model"), ("Datasets", "dataset"))
+    sections = [
+        (title, repo_type, _repos(page, repo_type, "lastModified", PROFILE_ROWS, author=namespace))
+        for title, repo_type in kinds
+    ]
+    return page.render("profile.html", namespace=namespace, sections=sections)

@@ -1,0 +1,286 @@
+"""Repo pages: the card, file tree, file view, history, one commit, and repo settings.
+
+Each page is registered under `/{ns}/{name}` (models), `/datasets/…` and `/spaces/…`, like
+the download routes. Revisions arrive as one encoded segment (`refs%2Fpr%2F1`) or, for
+`refs/pr/N`, unencoded; both are read from the raw path (app/hub/rawpath.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+
+from app.auth.permissions import can_write
+from app.cards.render import CardRenderer
+from app.db.engine import write_transaction
+from app.deps import BlobsDep
+from app.errors import BadRequest
+from app.hub.pagination import base_url
+from app.hub.rawpath import raw_segments, split_revision_and_path
+from app.hub.read import CacheDep
+from app.repos.manage import delete_repo
+from app.repos.models import Repo
+from app.repos.service import commit_history, get_commit, get_repo, resolve_revision
+from app.web import service
+from app.web.pages import Page, PageDep, PageRoute
+from app.web.urls import repo_url, settings_url
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+COMMITS_PER_PAGE = 30
+TYPE_OF_PREFIX = {"datasets": "dataset", "spaces": "space"}
+# Tasks the inference widget offers a text box for (the inference routes answer them).
+TEXT_TASKS = frozenset(
+    {
+        "text-classification",
+        "token-classification",
+        "fill-mask",
+        "summarization",
+        "translation",
+        "text-generation",
+        "text2text-generation",
+        "feature-extraction",
+        "sentence-similarity",
+        "zero-shot-classification",
+        "question-answering",
+    }
+)
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def _page_route(suffix: str, methods: tuple[str, ...] = ("GET",)) -> Callable[[Handler], Handler]:
+    """Register a page under the model, dataset and space prefixes (datasets first: a model
+    route must not read `/datasets/alice/tree` as repo `datasets/alice`)."""
+
+    def register(handler: Handler) -> Handler:
+        for prefix in ("/datasets", "/spaces", ""):
+            path = f"{prefix}/{{namespace}}/{{name}}{suffix}"
+            router.add_api_route(path, handler, methods=list(methods))
+        return handler
+
+    return register
+
+
+@dataclass(frozen=True)
+class Target:
+    repo_type: str
+    repo_id: str
+    revision: str | None = None
+    path: str = ""
+
+
+def target_of(request: Request) -> Target:
+    """`[/datasets|/spaces]/{ns}/{name}[/<word>/<rev>[/<path>]]` from the raw path."""
+    segments = raw_segments(request)
+    repo_type = TYPE_OF_PREFIX.get(segments[0], "model")
+    if repo_type != "model":
+        segments = segments[1:]
+    repo_id = f"{segments[0]}/{segments[1]}"
+    if len(segments) <= 3:
+        return Target(repo_type, repo_id)
+    revision, path = split_revision_and_path(segments[3:])
+    return Target(repo_type, repo_id, revision, path)
+
+
+def _revision(page: Page, target: Target) -> service.Revision:
+    return service.open_revision(
+        page.db, page.principal, target.repo_type, target.repo_id, target.revision
+    )
+
+
+def get_renderer(request: Request) -> CardRenderer:
+    renderer: CardRenderer | None = getattr(request.app.state, "card_renderer", None)
+    if renderer is None:
+        renderer = request.app.state.card_renderer = CardRenderer()
+    return renderer
+
+
+# --- card ------------------------------------------------------------------------------
+
+
+@_page_route("")
+def card_page(page: PageDep, blobs: BlobsDep, cache: CacheDep) -> Response:
+    rev = _revision(page, target_of(page.request))
+    readme = service.readme_html(page.db, blobs, cache, get_renderer(page.request), rev)
+    return page.render(
+        "card.html",
+        rev=rev,
+        repo=rev.repo,
+        tab="card",
+        readme=readme,
+        summary=service.summary(page.db, cache, rev.tree),
+        meta=card_facts(rev.repo),
+        snippets=snippets(rev.repo, base_url(page.request, page.settings)),
+        widget_task=rev.repo.pipeline_tag if rev.repo.pipeline_tag in TEXT_TASKS else None,
+        can_write=_can_write(page, rev.repo),
+    )
+
+
+def card_facts(repo: Repo) -> dict[str, list[str]]:
+    """The metadata panel's lists, from the card's YAML (already parsed at commit time)."""
+    data = repo.card_data or {}
+    facts = {
+        "license": _strings(data.get("license")),
+        "datasets": _strings(data.get("datasets")),
+        "languages": _strings(data.get("language")),
+        "base_model": _strings(data.get("base_model")),
+    }
+    shown = {repo.library_name, repo.pipeline_tag, *facts["languages"]}
+    facts["tags"] = [t for t in repo.tags if ":" not in t and t not in shown]
+    return facts
+
+
+def _strings(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def snippets(repo: Repo, base: str) -> list[tuple[str, str]]:
+    """(title, code) of the "Use this repo" block, pointed at this server."""
+    repo_id, kind = repo.repo_id, repo.type
+    type_arg = "" if kind == "model" else f', repo_type="{kind}"'
+    out = [
+        (
+            "huggingface_hub",
+            f"# export HF_ENDPOINT={base}\nfrom huggingface_hub import snapshot_download\n\n"
+            f'path = snapshot_download("{repo_id}"{type_arg})',
+        )
+    ]
+    if kind == "model":
+        out.append(
+            (
+                "transformers",
+                f"# export HF_ENDPOINT={base}\nfrom transformers import AutoModel\n\n"
+                f'model = AutoModel.from_pretrained("{repo_id}")',
+            )
+        )
+    elif kind == "dataset":
+        out.append(
+            (
+                "datasets",
+                f"# export HF_ENDPOINT={base}\nfrom datasets import load_dataset\n\n"
+                f'ds = load_dataset("{repo_id}")',
+            )
+        )
+    out.append(("git", f"git lfs install\ngit clone {base}{repo_url(repo)}"))
+    return out
+
+
+def _can_write(page: Page, repo: Repo) -> bool:
+    return page.session.user is not None and can_write(page.db, page.principal, repo.namespace)
+
+
+# --- files -----------------------------------------------------------------------------
+
+
+@_page_route("/tree/{rest:path}")
+def tree_page(page: PageDep, cache: CacheDep) -> Response:
+    target = target_of(page.request)
+    rev = service.with_refs(page.db, _revision(page, target))
+    listing = service.folder(page.db, cache, rev, target.path)
+    return page.render(
+        "tree.html",
+        rev=rev,
+        repo=rev.repo,
+        tab="files",
+        folder=listing,
+        crumbs=service.breadcrumbs(listing.path),
+        summary=service.summary(page.db, cache, rev.tree),
+    )
+
+
+@_page_route("/blob/{rest:path}")
+def blob_page(page: PageDep, blobs: BlobsDep, cache: CacheDep) -> Response:
+    target = target_of(page.request)
+    rev = service.with_refs(page.db, _revision(page, target))
+    view = service.blob_view(page.db, blobs, cache, rev, target.path)
+    return page.render(
+        "blob.html",
+        rev=rev,
+        repo=rev.repo,
+        tab="files",
+        view=view,
+        crumbs=service.breadcrumbs(target.path),
+        max_inline=service.MAX_INLINE_TEXT,
+    )
+
+
+# --- history ---------------------------------------------------------------------------
+
+
+@_page_route("/commits/{rest:path}")
+def commits_page(page: PageDep, p: int = 1) -> Response:
+    rev = service.with_refs(page.db, _revision(page, target_of(page.request)))
+    number = max(p, 1)
+    commits, more = commit_history(
+        page.db, rev.sha, limit=COMMITS_PER_PAGE, offset=(number - 1) * COMMITS_PER_PAGE
+    )
+    return page.render(
+        "commits.html",
+        rev=rev,
+        repo=rev.repo,
+        tab="commits",
+        commits=commits,
+        page_number=number,
+        more=more,
+    )
+
+
+@_page_route("/commit/{sha}")
+def commit_page(page: PageDep, blobs: BlobsDep, cache: CacheDep, sha: str) -> Response:
+    target = target_of(page.request)
+    repo = get_repo(page.db, page.principal, target.repo_type, target.repo_id)
+    # Resolved within the repo: a sha of another (private) repo is not found here.
+    commit = get_commit(page.db, resolve_revision(page.db, repo, sha))
+    changes = service.commit_changes(page.db, blobs, cache, commit)
+    rev = service.Revision(repo, commit.sha, commit)
+    return page.render(
+        "commit.html", rev=rev, repo=repo, tab="commits", commit=commit, changes=changes
+    )
+
+
+# --- settings --------------------------------------------------------------------------
+
+
+def _writable(page: Page) -> Repo:
+    page.require_user()
+    target = target_of(page.request)
+    return get_repo(page.db, page.principal, target.repo_type, target.repo_id, write=True)
+
+
+@_page_route("/settings")
+def settings_page(page: PageDep) -> Response:
+    repo = _writable(page)
+    rev = service.open_revision(page.db, page.principal, repo.type, repo.repo_id, None)
+    return page.render("repo_settings.html", rev=rev, repo=repo, tab="settings")
+
+
+@_page_route("/settings/visibility", methods=("POST",))
+async def set_visibility(page: PageDep) -> Response:
+    form = await page.form()
+    repo = _writable(page)
+    with write_transaction(page.request.app.state.sessionmaker) as db:
+        fresh = db.get(Repo, repo.id)
+        assert fresh is not None
+        fresh.private = form.get("visibility") == "private"
+    return page.redirect(settings_url(repo))
+
+
+@_page_route("/settings/delete", methods=("POST",))
+async def delete(page: PageDep) -> Response:
+    form = await page.form()
+    repo = _writable(page)
+    owner = page.require_user().name
+    if form.get("confirm", "").strip() != repo.repo_id:
+        raise BadRequest(f"Type {repo.repo_id} to confirm the deletion")
+    with write_transaction(page.request.app.state.sessionmaker) as db:
+        fresh = db.scalar(select(Repo).where(Repo.id == repo.id))
+        if fresh is not None:
+            delete_repo(db, fresh)
+    return page.redirect(f"/{owner}")

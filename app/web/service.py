@@ -1,0 +1,274 @@
+"""What the repo pages show, read through the repo service and the hub's cached listings
+(no HTTP here). Everything derived from a git tree or blob is cached by its sha in the app's
+`TreeCache`: content-addressed, so it never goes stale, and a card page of a 10,000-file repo
+costs a handful of indexed queries once warm.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_for_filename
+from pygments.lexers.special import TextLexer
+from pygments.util import ClassNotFound
+from sqlalchemy.orm import Session
+
+from app.auth.permissions import Principal
+from app.blobs import BlobStore
+from app.cards.render import HIGHLIGHT_CLASS_PREFIX, CardRenderer, LinkBase
+from app.errors import EntryNotFound
+from app.hub.lastcommit import LastCommit, last_commits
+from app.hub.listing import Listed, TreeCache, list_folder
+from app.repos.gitobjects import load_object
+from app.repos.models import Commit, Repo
+from app.repos.service import (
+    HEADS,
+    TAGS,
+    FileEntry,
+    find_entry,
+    get_commit,
+    get_repo,
+    list_refs,
+    resolve_revision,
+)
+from app.web.urls import repo_url
+
+MAX_INLINE_TEXT = 512 * 1024  # bigger files get a download link: a browser tab is no pager
+MAX_HIGHLIGHT = 256 * 1024  # pygments runs ~1 MB/s; keep a page under a fraction of a second
+MAX_DIFF_FILES = 50  # files with a diff shown on a commit page (others: listed only)
+MAX_DIFF_BYTES = 128 * 1024  # per side; bigger files show "too large to show"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp", ".ico")
+README = "README.md"
+
+Entry = Listed | FileEntry
+
+
+@dataclass
+class Revision:
+    """A repo at one revision: what every repo page starts from."""
+
+    repo: Repo
+    name: str  # as asked: a branch, tag or sha
+    commit: Commit
+    branches: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def sha(self) -> str:
+        return self.commit.sha
+
+    @property
+    def tree(self) -> str:
+        return self.commit.tree_sha
+
+
+def open_revision(
+    db: Session, principal: Principal, repo_type: str, repo_id: str, revision: str | None
+) -> Revision:
+    repo = get_repo(db, principal, repo_type, repo_id)
+    name = revision or "main"
+    commit = get_commit(db, resolve_revision(db, repo, name))
+    return Revision(repo, name, commit)
+
+
+def with_refs(db: Session, revision: Revision) -> Revision:
+    """Fill the branch and tag names for the revision switcher."""
+    for ref in list_refs(db, revision.repo):
+        if ref.name.startswith(HEADS):
+            revision.branches.append(ref.name.removeprefix(HEADS))
+        elif ref.name.startswith(TAGS):
+            revision.tags.append(ref.name.removeprefix(TAGS))
+    return revision
+
+
+# --- card page -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    files: int
+    total_size: int
+
+
+def summary(db: Session, cache: TreeCache, tree: str) -> Summary:
+    def count() -> Summary:
+        files = [e for e in cache.get(db, tree) if e.kind != "tree"]
+        return Summary(len(files), sum(e.size for e in files))
+
+    return cache.rendered(("web-summary", tree), count)
+
+
+def readme_html(
+    db: Session, blobs: BlobStore, cache: TreeCache, renderer: CardRenderer, rev: Revision
+) -> str | None:
+    """The rendered README of the revision, or None when it has none. Keyed by the blob and
+    the link base: relative links name the revision they were read at."""
+    entry = find_entry(db, rev.tree, README)
+    if entry is None or entry.is_dir or entry.lfs_oid is not None:
+        return None
+    base = LinkBase(repo_url(rev.repo), rev.name)
+
+    def render() -> bytes:
+        text = load_object(blobs, entry.oid).as_raw_string().decode("utf-8", "replace")
+        return renderer.render(text, base).encode()
+
+    return cache.rendered(("web-card", entry.oid, base), render).decode()
+
+
+# --- tree page -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Folder:
+    path: str
+    entries: list[Entry]
+    last: dict[str, LastCommit]
+
+
+def folder(db: Session, cache: TreeCache, rev: Revision, path: str) -> Folder:
+    """The folder's entries, folders first, each with its last commit."""
+    listed = list_folder(db, cache, rev.tree, path, recursive=False)
+    if len(listed) == 1 and not listed[0].is_dir and listed[0].path == path.strip("/"):
+        raise EntryNotFound(f"{path} is a file, not a folder")
+    entries = sorted(listed, key=lambda e: (not e.is_dir, e.path.lower()))
+    return Folder(path.strip("/"), entries, last_commits(db, rev.repo.id, rev.sha, entries))
+
+
+def breadcrumbs(path: str) -> list[tuple[str, str]]:
+    """(name, path up to it) for every folder of path."""
+    parts = [p for p in path.split("/") if p]
+    return [(part, "/".join(parts[: i + 1])) for i, part in enumerate(parts)]
+
+
+# --- file page -------------------------------------------------------------------------
+
+BlobKind = Literal["text", "image", "lfs", "binary", "large"]
+
+
+@dataclass(frozen=True)
+class BlobView:
+    entry: FileEntry
+    kind: BlobKind
+    html: str = ""  # highlighted lines, for text
+    lines: int = 0
+
+
+def blob_view(
+    db: Session, blobs: BlobStore, cache: TreeCache, rev: Revision, path: str
+) -> BlobView:
+    entry = find_entry(db, rev.tree, path)
+    if entry is None or entry.is_dir:
+        raise EntryNotFound(f"Entry not found: {path}")
+    if path.lower().endswith(IMAGE_SUFFIXES):
+        return BlobView(entry, "image")
+    if entry.lfs_oid is not None:
+        return BlobView(entry, "lfs")
+    if entry.size > MAX_INLINE_TEXT:
+        return BlobView(entry, "large")
+
+    def render() -> tuple[bytes, bytes]:
+        data = load_object(blobs, entry.oid).as_raw_string()
+        text = as_text(data)
+        if text is None:
+            return b"", b"binary"
+        return highlight_file(path, text).encode(), str(text.count("\n") + 1).encode()
+
+    html, lines = cache.rendered(("web-blob", entry.oid, path.rsplit("/", 1)[-1]), render)
+    if lines == b"binary":
+        return BlobView(entry, "binary")
+    return BlobView(entry, "text", html.decode(), int(lines))
+
+
+def as_text(data: bytes) -> str | None:
+    """The file as text, or None for binary (a NUL byte or invalid UTF-8, as git decides)."""
+    if b"\0" in data[:8192]:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def highlight_file(path: str, text: str) -> str:
+    """Highlighted lines in a numbered table (`hl-*` classes only: the CSP forbids inline
+    styles). Huge files are escaped without lexing."""
+    lexer = TextLexer()
+    if len(text) <= MAX_HIGHLIGHT:
+        with contextlib.suppress(ClassNotFound):
+            lexer = get_lexer_for_filename(path.rsplit("/", 1)[-1], stripnl=False)
+    formatter = HtmlFormatter(
+        linenos="table", classprefix=HIGHLIGHT_CLASS_PREFIX, cssclass="hl-code", lineanchors="L"
+    )
+    return str(highlight(text, lexer, formatter))
+
+
+# --- commit page -----------------------------------------------------------------------
+
+ChangeKind = Literal["added", "deleted", "modified"]
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str
+    kind: ChangeKind
+    old: Listed | None
+    new: Listed | None
+    diff: list[tuple[str, str]] | None = None  # (css class, line); None when not shown
+    note: str = ""
+
+
+def commit_changes(
+    db: Session, blobs: BlobStore, cache: TreeCache, commit: Commit
+) -> list[FileChange]:
+    """Files the commit changed against its first parent, with line diffs for small text."""
+    parent_tree = get_commit(db, commit.parents[0]).tree_sha if commit.parents else None
+    trees = cache.get_many(db, [t for t in (commit.tree_sha, parent_tree) if t])
+    new = {e.path: e for e in trees[commit.tree_sha] if e.kind != "tree"}
+    old = {e.path: e for e in trees[parent_tree] if e.kind != "tree"} if parent_tree else {}
+    changes = []
+    for path in sorted(old.keys() | new.keys()):
+        before, after = old.get(path), new.get(path)
+        if before is not None and after is not None and before.oid == after.oid:
+            continue
+        kind: ChangeKind = "added" if before is None else "deleted" if after is None else "modified"
+        changes.append(FileChange(path, kind, before, after))
+    return [
+        _with_diff(blobs, change) if i < MAX_DIFF_FILES else change
+        for i, change in enumerate(changes)
+    ]
+
+
+def _with_diff(blobs: BlobStore, change: FileChange) -> FileChange:
+    sides = [change.old, change.new]
+    if any(side is not None and side.lfs_oid is not None for side in sides):
+        return _noted(change, "Large file (LFS): no line diff")
+    if any(side is not None and side.size > MAX_DIFF_BYTES for side in sides):
+        return _noted(change, "File too large to show a diff")
+    old_text, new_text = _text_of(blobs, change.old), _text_of(blobs, change.new)
+    if old_text is None or new_text is None:
+        return _noted(change, "Binary file")
+    lines = difflib.unified_diff(old_text.splitlines(), new_text.splitlines(), lineterm="")
+    diff = list(lines)[2:]  # without the ---/+++ header: the page names the file
+    return FileChange(change.path, change.kind, change.old, change.new, _classified(diff))
+
+
+def _noted(change: FileChange, note: str) -> FileChange:
+    return FileChange(change.path, change.kind, change.old, change.new, None, note)
+
+
+def _text_of(blobs: BlobStore, entry: Listed | None) -> str | None:
+    """The side's text: "" when the file is absent on that side, None when binary."""
+    if entry is None:
+        return ""
+    return as_text(load_object(blobs, entry.oid).as_raw_string())
+
+
+def _classified(lines: Sequence[str]) -> list[tuple[str, str]]:
+    classes = {"+": "diff-add", "-": "diff-del", "@": "diff-hunk"}
+    return [(classes.get(line[:1], "diff-ctx"), line) for line in lines]

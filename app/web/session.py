@@ -1,0 +1,144 @@
+"""Browser sessions: a signed cookie naming the user, and the CSRF token every form carries.
+
+The cookie holds `{"u": user id, "p": password fingerprint, "c": csrf token}` signed with
+`settings.secret_key` (itsdangerous, timestamped, so it expires). Changing the password
+changes the fingerprint, which signs every other session out. Anonymous visitors get a
+cookie with a CSRF token only, so the sign-in form is protected too.
+
+CSRF: every form POST carries `csrf_token`, compared in constant time with the cookie's.
+The API accepts this cookie as well (`app.state.session_principal`), but only for safe
+methods unless the request also sends the token in `X-CSRF-Token` (what the inference
+widget's fetch does): a cross-site form can send the cookie (SameSite=Lax permits top-level
+POST navigations in some browsers) but can never read or send that header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request, Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+
+from app.auth.models import User
+from app.auth.permissions import Principal
+from app.config import Settings
+from app.errors import Forbidden
+
+COOKIE_NAME = "atrium_session"
+SESSION_MAX_AGE_S = 14 * 24 * 3600  # a signed-in browser stays signed in two weeks
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class WebSession:
+    """The decoded cookie: always a CSRF token, a user once signed in."""
+
+    csrf: str
+    user: User | None = None
+    dirty: bool = False  # set a new cookie on the response
+
+    @property
+    def principal(self) -> Principal:
+        # A person at the browser acts with their full rights (auth/permissions.py).
+        return Principal(user=self.user, role="write") if self.user else Principal()
+
+
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret, salt="atrium.web.session")
+
+
+def password_fingerprint(user: User) -> str:
+    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
+
+
+def read_cookie(request: Request, settings: Settings) -> dict[str, Any] | None:
+    raw = request.cookies.get(COOKIE_NAME)
+    if not raw:
+        return None
+    try:
+        data = _serializer(settings).loads(raw, max_age=SESSION_MAX_AGE_S)
+    except BadSignature:
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("c"), str) else None
+
+
+def load_session(request: Request, settings: Settings, db: Session) -> WebSession:
+    """The caller's session; a missing, forged, expired or outdated cookie starts a new
+    anonymous one (marked dirty so the response sets it)."""
+    return _session_of(read_cookie(request, settings), db)
+
+
+def _session_of(data: dict[str, Any] | None, db: Session) -> WebSession:
+    if data is None:
+        return WebSession(csrf=secrets.token_urlsafe(32), dirty=True)
+    session = WebSession(csrf=data["c"])
+    user_id = data.get("u")
+    if isinstance(user_id, int):
+        user = db.get(User, user_id)
+        if user is not None and hmac.compare_digest(data.get("p", ""), password_fingerprint(user)):
+            session.user = user
+    return session
+
+
+def sign_in(session: WebSession, user: User) -> None:
+    """A new CSRF token at sign-in: one planted before sign-in is worthless after."""
+    session.user = user
+    session.csrf = secrets.token_urlsafe(32)
+    session.dirty = True
+
+
+def sign_out(session: WebSession) -> None:
+    session.user = None
+    session.csrf = secrets.token_urlsafe(32)
+    session.dirty = True
+
+
+def save_session(session: WebSession, request: Request, response: Response) -> None:
+    if not session.dirty:
+        return
+    settings: Settings = request.app.state.settings
+    data: dict[str, Any] = {"c": session.csrf}
+    if session.user is not None:
+        data.update(u=session.user.id, p=password_fingerprint(session.user))
+    response.set_cookie(
+        COOKIE_NAME,
+        _serializer(settings).dumps(data),
+        max_age=SESSION_MAX_AGE_S,
+        httponly=True,
+        samesite="lax",
+        secure=_is_https(request, settings),
+        path="/",
+    )
+
+
+def _is_https(request: Request, settings: Settings) -> bool:
+    if settings.public_url:
+        return settings.public_url.startswith("https://")
+    return request.url.scheme == "https"
+
+
+def check_csrf(session: WebSession, submitted: str | None) -> None:
+    if not submitted or not hmac.compare_digest(submitted, session.csrf):
+        raise Forbidden("The form expired or did not come from this site; reload and retry")
+
+
+def session_principal(request: Request, db: Session) -> Principal | None:
+    """`app.state.session_principal` for app/deps.py: the API's caller from the web cookie.
+    Unsafe methods need the CSRF token in a header; without it the caller is anonymous."""
+    settings: Settings = request.app.state.settings
+    data = read_cookie(request, settings)
+    if data is None:
+        return None
+    if request.method not in SAFE_METHODS:
+        header = request.headers.get(CSRF_HEADER, "")
+        if not header or not hmac.compare_digest(header, data["c"]):
+            return None
+    session = _session_of(data, db)
+    return session.principal if session.user else None
