@@ -24,6 +24,7 @@ from app.inference import routes as inference
 from app.lfs import routes as lfs
 from app.metrics import InstrumentedBlobStore, install_metrics
 from app.web import routes as web
+from app.web import session as web_session
 from app.xet import routes as xet
 
 
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.blobs = InstrumentedBlobStore(blobs, install_metrics(app))
+    # The API also accepts the browser's session cookie (CSRF-checked for unsafe methods).
+    app.state.session_principal = web_session.session_principal
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body=settings.max_request_body)
     app.include_router(_system_router())
