@@ -31,6 +31,7 @@ from app.errors import BadRequest, PayloadTooLarge
 from app.hub.listing import Listed, lookup_paths
 from app.hub.read import api_target
 from app.hub.write import FactoryDep, api_route, repo_url
+from app.lfs.schemas import OID_RE
 from app.repos import manage
 from app.repos.commits import AddFile, AddLfsFile, Author, DeletePath, Operation, create_commit
 from app.repos.gitobjects import load_object
@@ -41,7 +42,6 @@ router = APIRouter(tags=["hub"])
 LFS_MIN_SIZE = 10 * MiB  # huggingface.co stores files of 10 MB and more in LFS
 MAX_COMMIT_BODY = 1024 * MiB  # the regular payload huggingface.co accepts in one commit
 PREUPLOAD_MAX_FILES = 1000  # the client sends 256 per call (_commit_api.py:748)
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 PARENT_RE = re.compile(r"^[0-9a-f]{5,40}$")
 
 
@@ -203,7 +203,7 @@ def _file_op(value: dict[str, Any]) -> AddFile:
 def _lfs_op(value: dict[str, Any]) -> AddLfsFile:
     path = _string(value, "path", "lfsFile")
     oid = _string(value, "oid", "lfsFile").lower()
-    if value.get("algo", "sha256") != "sha256" or not SHA256_RE.match(oid):
+    if value.get("algo", "sha256") != "sha256" or not OID_RE.match(oid):
         raise BadRequest(f"commit: {path!r} needs a sha256 oid (64 hex digits)")
     size = value.get("size")
     if size is not None and (not isinstance(size, int) or size < 0):

@@ -1,3 +1,352 @@
-from fastapi import APIRouter
+"""The git-lfs HTTP API under `/{prefix}{id}.git/info/lfs/` (hf-protocol.md §7.2), for
+huggingface_hub's legacy upload path and for git-lfs push/pull through app/git.
 
-router = APIRouter()
+- `POST objects/batch`: plans each object (basic PUT, multipart parts, or nothing to send).
+- `PUT objects/{oid}`: basic upload; `PUT objects/{oid}/parts/{n}` and `POST objects/{oid}`:
+  multipart parts and completion. huggingface_hub sends these three with no Authorization,
+  so their URLs are signed by the batch answer (app.lfs.signing).
+- `GET objects/{oid}`: download (Authorization from the action's header).
+- `POST verify`: the client's check that the upload landed.
+- `locks…`: 501, which git-lfs takes as "locking not supported" and stops asking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.responses import StreamingResponse
+
+from app.auth.permissions import Principal
+from app.blobs import BlobStore
+from app.config import Settings
+from app.deps import BlobsDep, PrincipalDep, SessionDep, SettingsDep
+from app.errors import BadRequest, NotFound, RepoNotFound, Unauthorized
+from app.hub.downloads import PRESIGN_TTL_S, lfs_key
+from app.hub.pagination import base_url
+from app.hub.rawpath import raw_segments
+from app.lfs import service, signing
+from app.lfs.schemas import (
+    LFS_JSON,
+    OID_RE,
+    BatchRequest,
+    CompletionRequest,
+    ObjectSpec,
+    VerifyRequest,
+    object_error,
+)
+from app.lfs.streams import blocking_chunks
+from app.repos.models import Repo
+from app.repos.service import get_repo
+
+router = APIRouter(tags=["lfs"])
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+REPO_PREFIXES = {"": "model", "/datasets": "dataset", "/spaces": "space"}
+LFS_AUTHENTICATE = {"LFS-Authenticate": 'Basic realm="Atrium"'}
+
+
+def _route(suffix: str, method: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        for prefix in REPO_PREFIXES:
+            path = f"{prefix}/{{namespace}}/{{name}}.git/info/lfs{suffix}"
+            router.add_api_route(path, handler, methods=[method], include_in_schema=False)
+        return handler
+
+    return register
+
+
+@dataclass(frozen=True)
+class LfsTarget:
+    repo_type: str
+    repo_id: str
+    prefix: str  # "", "datasets/" or "spaces/"
+
+
+def lfs_target(request: Request) -> LfsTarget:
+    segments = raw_segments(request)
+    repo_type = REPO_PREFIXES.get(f"/{segments[0]}", "model")
+    prefix = ""
+    if repo_type != "model":
+        prefix, segments = f"{segments[0]}/", segments[1:]
+    return LfsTarget(repo_type, f"{segments[0]}/{segments[1].removesuffix('.git')}", prefix)
+
+
+def lfs_repo(session: Session, principal: Principal, target: LfsTarget, *, write: bool) -> Repo:
+    """The repo, or 401 + LFS-Authenticate for an anonymous caller: git-lfs asks git's
+    credential helper only after a 401 (a 404 would end the push)."""
+    try:
+        return get_repo(session, principal, target.repo_type, target.repo_id, write=write)
+    except (RepoNotFound, Unauthorized):
+        if principal.user is None:
+            raise Unauthorized(
+                "Authentication required for this repository", headers=LFS_AUTHENTICATE
+            ) from None
+        raise
+
+
+@dataclass(frozen=True)
+class Links:
+    """URLs of one batch answer. Actions that git-lfs or huggingface_hub send with their
+    own credentials carry the caller's Authorization back in `header`."""
+
+    base: str  # <endpoint>/<prefix><id>.git/info/lfs
+    secret: bytes
+    repo_id: int
+    authorization: str | None
+
+    def signed(self, path: str, purpose: str, fields: dict[str, str]) -> str:
+        return f"{self.base}/{path}?{urlencode(signing.sign(self.secret, purpose, fields))}"
+
+    def header(self) -> dict[str, str]:
+        return {"Authorization": self.authorization} if self.authorization else {}
+
+    def fields(self, oid: str, size: int, **more: str) -> dict[str, str]:
+        return {"r": str(self.repo_id), "oid": oid, "size": str(size), **more}
+
+
+def _links(request: Request, settings: Settings, target: LfsTarget, repo: Repo) -> Links:
+    name = f"{quote(repo.namespace)}/{quote(repo.name)}"
+    base = f"{base_url(request, settings)}/{target.prefix}{name}.git/info/lfs"
+    return Links(base, settings.secret, repo.id, request.headers.get("authorization"))
+
+
+# --- batch ------------------------------------------------------------------------------
+
+
+@_route("/objects/batch", "POST")
+def batch(
+    request: Request,
+    body: BatchRequest,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    blobs: BlobsDep,
+) -> Response:
+    target = lfs_target(request)
+    upload = body.operation == "upload"
+    repo = lfs_repo(session, principal, target, write=upload)
+    if body.hash_algo != "sha256":
+        raise BadRequest(f"unsupported hash_algo {body.hash_algo!r}; use sha256")
+    linked = service.linked_sizes(session, repo.id, [o.oid for o in body.objects])
+    session.close()  # S3 calls follow; hold no database connection meanwhile
+    links = _links(request, settings, target, repo)
+    plan = _plan_upload if upload else _plan_download
+    multipart = "multipart" in body.transfers
+    objects = [plan(obj, linked, links, settings, blobs, multipart) for obj in body.objects]
+    answer = {"transfer": "basic", "objects": objects, "hash_algo": "sha256"}
+    return JSONResponse(answer, media_type=LFS_JSON)
+
+
+def _invalid(obj: ObjectSpec) -> dict[str, Any] | None:
+    if not OID_RE.match(obj.oid):
+        return object_error(obj.oid, obj.size, 422, "oid must be a sha256: 64 lowercase hex")
+    if obj.size < 0:
+        return object_error(obj.oid, obj.size, 422, "size must not be negative")
+    return None
+
+
+def _plan_upload(
+    obj: ObjectSpec,
+    linked: dict[str, int],
+    links: Links,
+    settings: Settings,
+    blobs: BlobStore,
+    multipart: bool,
+) -> dict[str, Any]:
+    invalid = _invalid(obj)
+    if invalid:
+        return invalid
+    if obj.oid in linked:
+        if linked[obj.oid] != obj.size:
+            message = f"this object is stored with size {linked[obj.oid]}, not {obj.size}"
+            return object_error(obj.oid, obj.size, 422, message)
+        return {"oid": obj.oid, "size": obj.size}  # no actions: nothing to send
+    verify = {"href": f"{links.base}/verify", "header": links.header()}
+    part_size = _part_size(obj.size, settings, blobs) if multipart else None
+    if part_size is None:
+        href = links.signed(f"objects/{obj.oid}", "put", links.fields(obj.oid, obj.size))
+        upload: dict[str, Any] = {"href": href, "expires_in": signing.UPLOAD_TTL_S}
+    else:
+        upload = _multipart_action(obj, links, blobs, part_size)
+    return {"oid": obj.oid, "size": obj.size, "actions": {"upload": upload, "verify": verify}}
+
+
+def _part_size(size: int, settings: Settings, blobs: BlobStore) -> int | None:
+    """Parts go straight to S3 for anything over one part; through Atrium only when one PUT
+    would pass the request body limit (a part then costs a second write on assembly)."""
+    if isinstance(blobs, service.DirectPartStore):
+        return settings.lfs_part_size if size > settings.lfs_part_size else None
+    if size <= settings.max_request_body:
+        return None
+    return min(settings.lfs_part_size, settings.max_request_body)
+
+
+def _multipart_action(
+    obj: ObjectSpec, links: Links, blobs: BlobStore, part_size: int
+) -> dict[str, Any]:
+    """huggingface_hub's multipart shape: `chunk_size` plus one numbered URL per part in
+    `header`, and `href` the completion URL (lfs.py:284-297)."""
+    count = -(-obj.size // part_size)
+    upload_id = service.new_upload_id()
+    header: dict[str, str] = {"chunk_size": str(part_size)}
+    if isinstance(blobs, service.DirectPartStore):
+        staging = service.STAGING_PREFIX + upload_id
+        s3_id = blobs.create_multipart(staging)
+        for n in range(1, count + 1):
+            header[str(n)] = blobs.presigned_part_url(staging, s3_id, n, signing.UPLOAD_TTL_S)
+        fields = links.fields(obj.oid, obj.size, u=upload_id, n=str(count), s3=s3_id)
+    else:
+        for n in range(1, count + 1):
+            part = {"r": str(links.repo_id), "oid": obj.oid, "u": upload_id, "n": str(n)}
+            header[str(n)] = links.signed(f"objects/{obj.oid}/parts/{n}", "part", part)
+        fields = links.fields(obj.oid, obj.size, u=upload_id, n=str(count), s3="")
+    href = links.signed(f"objects/{obj.oid}", "complete", fields)
+    return {"href": href, "header": header, "expires_in": signing.UPLOAD_TTL_S}
+
+
+def _plan_download(
+    obj: ObjectSpec,
+    linked: dict[str, int],
+    links: Links,
+    settings: Settings,
+    blobs: BlobStore,
+    multipart: bool,
+) -> dict[str, Any]:
+    invalid = _invalid(obj)
+    if invalid:
+        return invalid
+    if linked.get(obj.oid) != obj.size:
+        return object_error(obj.oid, obj.size, 404, "Object does not exist in this repository")
+    presigned = (
+        blobs.presigned_url(lfs_key(obj.oid), PRESIGN_TTL_S)
+        if settings.s3_presign_downloads
+        else None
+    )
+    action: dict[str, Any] = (
+        {"href": presigned, "expires_in": PRESIGN_TTL_S}
+        if presigned
+        else {"href": f"{links.base}/objects/{obj.oid}", "header": links.header()}
+    )
+    return {"oid": obj.oid, "size": obj.size, "actions": {"download": action}}
+
+
+# --- transfers (signed URLs, no Authorization) -------------------------------------------
+
+
+def _state(request: Request) -> tuple[Settings, sessionmaker[Session], BlobStore]:
+    state = request.app.state
+    return state.settings, state.sessionmaker, state.blobs
+
+
+def _grant(request: Request, purpose: str, oid: str, names: tuple[str, ...]) -> dict[str, str]:
+    settings, _, _ = _state(request)
+    query = dict(request.query_params)
+    fields = signing.verify(settings.secret, purpose, query, ("r", "oid", *names))
+    if fields["oid"] != oid:
+        raise BadRequest("this transfer URL was signed for another object")
+    return fields
+
+
+@_route("/objects/{oid}", "PUT")
+async def upload_object(request: Request, oid: str) -> Response:
+    """Basic transfer: the body streams into the store, which checks sha256 and size."""
+    grant = _grant(request, "put", oid, ("size",))
+    _, factory, blobs = _state(request)
+    chunks = blocking_chunks(request.stream())
+    await anyio.to_thread.run_sync(
+        service.receive_object, factory, blobs, int(grant["r"]), oid, int(grant["size"]), chunks
+    )
+    return Response(status_code=200)
+
+
+@_route("/objects/{oid}/parts/{number}", "PUT")
+async def upload_part(request: Request, oid: str, number: int) -> Response:
+    grant = _grant(request, "part", oid, ("u", "n"))
+    if grant["n"] != str(number):
+        raise BadRequest("this part URL was signed for another part")
+    _, _, blobs = _state(request)
+    chunks = blocking_chunks(request.stream())
+    etag = await anyio.to_thread.run_sync(service.receive_part, blobs, grant["u"], number, chunks)
+    return Response(status_code=200, headers={"ETag": f'"{etag}"'})
+
+
+@_route("/objects/{oid}", "POST")
+def complete_multipart(request: Request, oid: str, body: CompletionRequest) -> Response:
+    """Multipart completion: assemble and verify, then link the object to the repo."""
+    grant = _grant(request, "complete", oid, ("size", "u", "n", "s3"))
+    _, factory, blobs = _state(request)
+    count, size, repo_id = int(grant["n"]), int(grant["size"]), int(grant["r"])
+    parts = sorted(body.parts, key=lambda p: p.partNumber)
+    if body.oid != oid or [p.partNumber for p in parts] != list(range(1, count + 1)):
+        raise BadRequest(f"the completion must list parts 1 to {count} of object {oid}")
+    if grant["s3"] and isinstance(blobs, service.DirectPartStore):
+        staging = (service.STAGING_PREFIX + grant["u"], grant["s3"])
+        etags = [p.etag for p in parts]
+        service.complete_direct(factory, blobs, blobs, repo_id, oid, size, staging, etags)
+    else:
+        service.assemble_parts(factory, blobs, repo_id, oid, size, grant["u"], count)
+    return JSONResponse({}, media_type=LFS_JSON)
+
+
+# --- download, verify, locks --------------------------------------------------------------
+
+
+@_route("/objects/{oid}", "GET")
+def download_object(
+    request: Request,
+    oid: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    blobs: BlobsDep,
+) -> Response:
+    repo = lfs_repo(session, principal, lfs_target(request), write=False)
+    size = service.linked_sizes(session, repo.id, [oid]).get(oid)
+    session.close()
+    if size is None:
+        raise NotFound("Object does not exist in this repository")
+    key = lfs_key(oid)
+    path = blobs.local_path(key)
+    if path is not None:
+        return FileResponse(path, media_type="application/octet-stream")
+    presigned = blobs.presigned_url(key, PRESIGN_TTL_S) if settings.s3_presign_downloads else None
+    if presigned:
+        return RedirectResponse(presigned, status_code=302)
+    headers = {"Content-Length": str(size)}
+    return StreamingResponse(
+        blobs.open(key), media_type="application/octet-stream", headers=headers
+    )
+
+
+@_route("/verify", "POST")
+def verify_object(
+    request: Request, body: VerifyRequest, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    repo = lfs_repo(session, principal, lfs_target(request), write=False)
+    size = service.linked_sizes(session, repo.id, [body.oid]).get(body.oid)
+    if size is None:
+        raise NotFound(f"Object {body.oid} was not uploaded to this repository")
+    if size != body.size:
+        raise BadRequest(f"Object {body.oid} has size {size}, not {body.size}")
+    return JSONResponse({}, media_type=LFS_JSON)
+
+
+def locks_unsupported() -> Response:
+    """git-lfs reads 501 as "this server has no locking API" and pushes on without it."""
+    message = "Locking is not supported by this server"
+    return JSONResponse({"message": message}, status_code=501, media_type=LFS_JSON)
+
+
+for _suffix, _method in (
+    ("/locks", "GET"),
+    ("/locks", "POST"),
+    ("/locks/verify", "POST"),
+    ("/locks/{lock_id}/unlock", "POST"),
+):
+    _route(_suffix, _method)(locks_unsupported)
