@@ -169,6 +169,42 @@ def fsck_command() -> None:
         sys.exit(1)
 
 
+@main.command("gc")
+@click.option(
+    "--grace-hours",
+    default=24.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Keep unreachable objects younger than this (uploads not committed yet).",
+)
+@click.option(
+    "--settle-seconds",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Wait this long for in-flight commits before the final reachability check.",
+)
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+@friendly_errors
+def gc_command(grace_hours: float, settle_seconds: float, dry_run: bool) -> None:
+    """Delete git and LFS objects that no revision reaches (safe while the server runs)."""
+    from app.maintenance import collect_garbage, sweeper_lock
+
+    app = _ready_app()
+    settings: Settings = app.state.settings
+    with sweeper_lock(app.state.engine, settings.data_dir):
+        report = collect_garbage(
+            app.state.sessionmaker,
+            app.state.blobs,
+            grace_s=grace_hours * 3600,
+            settle_s=settle_seconds,
+            dry_run=dry_run,
+        )
+    for key in report.candidates if dry_run else report.deleted:
+        click.echo(f"{'would delete' if dry_run else 'deleted'} {key}")
+    click.echo(report.summary(dry_run))
+
+
 @main.command("config")
 @friendly_errors
 def show_config() -> None:
