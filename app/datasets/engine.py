@@ -1,0 +1,240 @@
+"""A split as one table over many parts: page reads by row group, scans by record batch.
+
+A part is a parquet file (in the repo, read with byte ranges, or a cached conversion on local
+disk) or a small in-memory table (an image folder's file list). Nothing reads a whole file: a
+page touches the row groups that hold its rows, a scan streams record batches that DuckDB
+consumes one by one. Parquet footers are kept in a small LRU cache keyed by content, because
+every page of a 10M-row file would otherwise re-read them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from app.errors import AtriumError
+
+ROW_INDEX = "__row_idx"  # added to scanned batches, so search and filter hits keep their index
+SCAN_BATCH_ROWS = 8192
+FOOTER_CACHE_SIZE = 512  # footers of a few hundred files: a few MB at most
+
+
+class DataFileError(AtriumError):
+    """A data file that cannot be read (a truncated parquet file, a malformed csv)."""
+
+    status = 422
+    code = "DataFileError"
+    default_message = "The data file cannot be read"
+
+
+class Part(Protocol):
+    @property
+    def num_rows(self) -> int: ...
+
+    @property
+    def schema(self) -> pa.Schema: ...
+
+    @property
+    def nbytes(self) -> int:
+        """Uncompressed size of the rows (from the footer for parquet: no data read)."""
+        ...
+
+    def read(self, start: int, stop: int) -> pa.Table:
+        """Rows [start, stop) of this part."""
+        ...
+
+    def batches(self, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]: ...
+
+
+Opener = Callable[[], "BinaryIO | str"]
+
+
+class FooterCache:
+    """Parquet footers by content id, least recently used first out; shared by all requests."""
+
+    def __init__(self, size: int = FOOTER_CACHE_SIZE):
+        self.size = size
+        self.items: OrderedDict[str, pq.FileMetaData] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> pq.FileMetaData | None:
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None:
+                self.items.move_to_end(key)
+            return found
+
+    def put(self, key: str, metadata: pq.FileMetaData) -> None:
+        with self.lock:
+            self.items[key] = metadata
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+@dataclass
+class ParquetPart:
+    """One parquet file; `name` (its repo path) makes read errors say which file is broken."""
+
+    name: str
+    key: str
+    opener: Opener
+    footers: FooterCache
+
+    def _file(self) -> pq.ParquetFile:
+        metadata = self.footers.get(self.key)
+        try:
+            handle = pq.ParquetFile(self.opener(), metadata=metadata)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataFileError(f"{self.name} is not a readable parquet file: {exc}") from None
+        if metadata is None:
+            self.footers.put(self.key, handle.metadata)
+        return handle
+
+    @property
+    def metadata(self) -> pq.FileMetaData:
+        cached = self.footers.get(self.key)
+        return cached if cached is not None else self._file().metadata
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.metadata.num_rows)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.metadata.schema.to_arrow_schema()
+
+    @property
+    def nbytes(self) -> int:
+        metadata = self.metadata
+        return sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+
+    def read(self, start: int, stop: int) -> pa.Table:
+        """Only the row groups that overlap [start, stop) are fetched and decoded."""
+        with self._file() as handle:
+            bounds = _row_group_starts(handle.metadata)
+            first = bisect.bisect_right(bounds, start) - 1
+            last = bisect.bisect_left(bounds, stop) - 1
+            groups = list(range(max(first, 0), max(last, first) + 1))
+            try:
+                table = handle.read_row_groups(groups)
+            except (pa.ArrowException, OSError) as exc:
+                raise DataFileError(f"{self.name} is truncated or corrupt: {exc}") from None
+        return table.slice(start - bounds[groups[0]], stop - start)
+
+    def batches(self, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]:
+        with self._file() as handle:
+            try:
+                yield from handle.iter_batches(
+                    batch_size=SCAN_BATCH_ROWS, columns=list(columns) if columns else None
+                )
+            except (pa.ArrowException, OSError) as exc:
+                raise DataFileError(f"{self.name} is truncated or corrupt: {exc}") from None
+
+
+def _row_group_starts(metadata: pq.FileMetaData) -> list[int]:
+    starts, total = [], 0
+    for i in range(metadata.num_row_groups):
+        starts.append(total)
+        total += metadata.row_group(i).num_rows
+    starts.append(total)
+    return starts
+
+
+@dataclass
+class MemoryPart:
+    """A small table built in memory (the file list of an image or audio folder)."""
+
+    table: pa.Table
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.table.num_rows)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.table.schema
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.table.nbytes)
+
+    def read(self, start: int, stop: int) -> pa.Table:
+        return self.table.slice(start, stop - start)
+
+    def batches(self, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]:
+        table = self.table.select(list(columns)) if columns else self.table
+        yield from table.to_batches(max_chunksize=SCAN_BATCH_ROWS)
+
+
+class SplitTable:
+    """The parts of one split as one table; parts must share the first part's columns."""
+
+    def __init__(self, parts: Sequence[Part]):
+        self.parts = list(parts)
+        self.starts = [0]
+        for part in self.parts:
+            self.starts.append(self.starts[-1] + part.num_rows)
+
+    @property
+    def num_rows(self) -> int:
+        return self.starts[-1]
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.parts[0].schema if self.parts else pa.schema([])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(part.nbytes for part in self.parts)
+
+    def read(self, offset: int, length: int) -> pa.Table:
+        """Rows [offset, offset+length) across parts (fewer at the end of the table)."""
+        stop = min(offset + length, self.num_rows)
+        pieces = []
+        index = bisect.bisect_right(self.starts, offset) - 1
+        while offset < stop and index < len(self.parts):
+            base = self.starts[index]
+            end = min(stop, self.starts[index + 1])
+            part_rows = self.parts[index].read(offset - base, end - base)
+            pieces.append(self._aligned(part_rows, self.schema))
+            offset, index = end, index + 1
+        if not pieces:
+            return self.schema.empty_table()
+        return pa.concat_tables(pieces)
+
+    @staticmethod
+    def _aligned(table: pa.Table, schema: pa.Schema) -> pa.Table:
+        """A part's table with the split's schema, so that shards concatenate."""
+        if table.schema.equals(schema, check_metadata=False):
+            return table
+        try:
+            return table.select(schema.names).cast(schema)
+        except (pa.ArrowException, KeyError) as exc:
+            raise DataFileError(f"The files of this split have different columns: {exc}") from None
+
+    def scan(self, columns: Sequence[str] | None = None) -> pa.RecordBatchReader:
+        """Every row in order as record batches, with its index in the split (ROW_INDEX)."""
+        fields = [self.schema.field(c) for c in columns] if columns else list(self.schema)
+        data_schema = pa.schema(fields)
+        schema = pa.schema([*fields, pa.field(ROW_INDEX, pa.int64())])
+
+        def generate() -> Iterator[pa.RecordBatch]:
+            for part, start in zip(self.parts, self.starts, strict=False):
+                position = start
+                for batch in part.batches(columns):
+                    table = pa.Table.from_batches([batch])
+                    aligned = self._aligned(table, data_schema).combine_chunks()
+                    index = pa.array(range(position, position + batch.num_rows), pa.int64())
+                    arrays = [*aligned.columns, index]
+                    yield from pa.Table.from_arrays(arrays, schema=schema).to_batches()
+                    position += batch.num_rows
+
+        return pa.RecordBatchReader.from_batches(schema, generate())

@@ -1,0 +1,250 @@
+"""The dataset viewer's logic: a revision's configs and splits, its split tables, and queries.
+
+A `Viewer` lives on `app.state` for the life of the process. It owns the caches that make
+pages cheap — revision indexes (file list + layout) by commit, parquet footers by content, the
+parquet conversions on disk — and nothing per request. Every entry point starts from a
+`Revision` obtained through `open_revision`, which applies the repo's read permission, so a
+private dataset is RepoNotFound to outsiders on every route.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy.orm import Session
+
+from app.auth.permissions import Principal
+from app.blobs import BlobStore
+from app.datasets.convert import Converter, Job, Status, spool
+from app.datasets.engine import (
+    ROW_INDEX,
+    FooterCache,
+    MemoryPart,
+    ParquetPart,
+    Part,
+    SplitTable,
+)
+from app.datasets.folders import folder_table
+from app.datasets.layout import (
+    FOLDER_FORMATS,
+    ConfigLayout,
+    DatasetLayout,
+    SplitFiles,
+    resolve_layout,
+)
+from app.datasets.query import Compiled
+from app.datasets.source import (
+    Revision,
+    card_data,
+    content_id,
+    file_entries,
+    open_file,
+    read_small,
+)
+from app.errors import BadRequest, NotFound
+from app.hub.downloads import lfs_key, open_lfs_stream
+from app.repos.service import FileEntry, get_commit, get_repo, resolve_revision
+
+CACHE_DIR = "datasets-cache"
+INDEX_CACHE_SIZE = 64  # revisions whose file list and layout stay in memory
+QUERY_MEMORY = "256MB"  # DuckDB's budget per search/filter; it streams, so this is plenty
+CONVERTED_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "json"}
+CONVERTED_FORMATS |= {".ndjson": "json", ".txt": "text"}
+
+
+class SplitNotFound(NotFound):
+    code = "SplitNotFound"
+    default_message = "Config or split not found"
+
+
+@dataclass(frozen=True)
+class RevisionIndex:
+    revision: Revision
+    files: dict[str, FileEntry]
+    layout: DatasetLayout
+
+
+@dataclass(frozen=True)
+class Page:
+    """Rows of a split (or of a query's hits) with their indexes in the split."""
+
+    rows: list[tuple[int, dict[str, Any]]]
+    total: int
+    schema: pa.Schema
+
+
+class Viewer:
+    def __init__(self, data_dir: Path, blobs: BlobStore):
+        self.blobs = blobs
+        self.root = data_dir / CACHE_DIR
+        self.converter = Converter(self.root / "parquet")
+        self.footers = FooterCache()
+        self.indexes: OrderedDict[str, RevisionIndex] = OrderedDict()
+        self.lock = threading.Lock()
+
+    # -- revisions -----------------------------------------------------------------------
+
+    def open_revision(
+        self, session: Session, principal: Principal, dataset: str, revision: str | None
+    ) -> Revision:
+        repo = get_repo(session, principal, "dataset", dataset)
+        sha = resolve_revision(session, repo, revision)
+        return Revision(dataset, repo.id, sha, get_commit(session, sha).tree_sha)
+
+    def index(self, session: Session, revision: Revision) -> RevisionIndex:
+        """File list and layout of a revision; immutable, so cached by commit."""
+        with self.lock:
+            found = self.indexes.get(revision.commit_sha)
+            if found is not None:
+                self.indexes.move_to_end(revision.commit_sha)
+                return found
+        files = file_entries(session, revision)
+        layout = resolve_layout(sorted(files), card_data(session, self.blobs, revision))
+        built = RevisionIndex(revision, files, layout)
+        with self.lock:
+            self.indexes[revision.commit_sha] = built
+            while len(self.indexes) > INDEX_CACHE_SIZE:
+                self.indexes.popitem(last=False)
+        return built
+
+    def locate(
+        self, index: RevisionIndex, config: str | None, split: str | None
+    ) -> tuple[ConfigLayout, SplitFiles]:
+        found = index.layout.config(config)
+        if found is None:
+            raise SplitNotFound(f"Config {config!r} not found in {index.revision.dataset}")
+        files = found.splits[0] if split is None and found.splits else found.split(split or "")
+        if files is None:
+            raise SplitNotFound(f"Split {split!r} not found in config {found.name!r}")
+        return found, files
+
+    # -- conversions ---------------------------------------------------------------------
+
+    def job(self, entry: FileEntry) -> Job | None:
+        """The conversion job of a csv/json/txt file; None for formats read as they are."""
+        suffix = "." + entry.path.rsplit(".", 1)[-1].lower() if "." in entry.path else ""
+        fmt = CONVERTED_FORMATS.get(suffix)
+        if fmt is None:
+            return None
+        return Job(
+            key=f"{fmt}-{content_id(entry)}",
+            name=entry.path,
+            format=fmt,
+            size=entry.size,
+            local=lambda: self._local_copy(entry),
+        )
+
+    def _local_copy(self, entry: FileEntry) -> tuple[Path, bool]:
+        if entry.lfs_oid is not None:
+            local = self.blobs.local_path(lfs_key(entry.lfs_oid))
+            if local is not None:
+                return local, False
+            return spool(open_lfs_stream(self.blobs, entry, 0, None), self.root / "spool"), True
+        return spool(iter([read_small(self.blobs, entry)]), self.root / "spool"), True
+
+    def conversion_status(self, index: RevisionIndex, files: SplitFiles) -> Status:
+        """The least advanced conversion of the split's files (done when none is needed)."""
+        worst = Status("done")
+        for path in files.files:
+            job = self.job(index.files[path])
+            if job is None:
+                continue
+            self.converter.submit(job)
+            status = self.converter.status(job.key)
+            if status.state == "failed":
+                return Status("failed", error=f"{path}: {status.error}")
+            if status.state == "pending":
+                worst = status
+        return worst
+
+    # -- tables --------------------------------------------------------------------------
+
+    def split_table(
+        self, index: RevisionIndex, config: ConfigLayout, files: SplitFiles, base_url: str
+    ) -> SplitTable:
+        if config.format in FOLDER_FORMATS:
+            return SplitTable([self._folder_part(index, config.format, files, base_url)])
+        return SplitTable([self._file_part(index.files[path]) for path in files.files])
+
+    def _file_part(self, entry: FileEntry) -> Part:
+        job = self.job(entry)
+        if job is None:
+            return ParquetPart(
+                entry.path, content_id(entry), lambda: open_file(self.blobs, entry), self.footers
+            )
+        converted = self.converter.wait(job)
+        return ParquetPart(entry.path, job.key, lambda: str(converted), self.footers)
+
+    def _folder_part(
+        self, index: RevisionIndex, fmt: str, files: SplitFiles, base_url: str
+    ) -> MemoryPart:
+        revision = index.revision
+        prefix = f"{base_url}/datasets/{revision.dataset}/resolve/{revision.commit_sha}/"
+        metadata = {path: read_small(self.blobs, index.files[path]) for path in files.metadata}
+        return MemoryPart(folder_table(fmt, files.files, metadata, lambda p: prefix + quote(p)))
+
+    def converted_file(self, index: RevisionIndex, path: str) -> Path:
+        job = self.job(index.files[path])
+        if job is None:
+            raise NotFound(f"{path} is not converted")
+        return self.converter.wait(job)
+
+    def close(self) -> None:
+        self.converter.close()
+
+
+def read_page(table: SplitTable, offset: int, length: int) -> Page:
+    rows = table.read(offset, length).to_pylist()
+    return Page([(offset + i, row) for i, row in enumerate(rows)], table.num_rows, table.schema)
+
+
+def query_page(table: SplitTable, where: Compiled, offset: int, length: int) -> Page:
+    """Hits of a WHERE clause, streamed: DuckDB scans the split batch by batch and only the
+    requested page of hits is kept, so memory does not grow with the split."""
+    # No file access: the only table a query can reach is the split registered here.
+    config: dict[str, str | bool | int | float | list[str]] = {"threads": 1}
+    config["memory_limit"] = QUERY_MEMORY
+    config["enable_external_access"] = False
+    rows: list[tuple[int, dict[str, Any]]] = []
+    total = 0
+    with duckdb.connect(config=config) as con:
+        con.register("split_rows", table.scan())
+        try:
+            relation = con.sql(f"SELECT * FROM split_rows WHERE {where.sql}", params=where.params)
+            for batch in relation.to_arrow_reader(8192):
+                rows.extend(_page_slice(batch, total, offset, length))
+                total += batch.num_rows
+        except duckdb.Error as exc:
+            raise BadRequest(f"The query cannot run on this split: {_first_line(exc)}") from None
+    return Page(rows, total, table.schema)
+
+
+def _page_slice(
+    batch: pa.RecordBatch, seen: int, offset: int, length: int
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    start, stop = max(offset - seen, 0), min(offset + length - seen, batch.num_rows)
+    if start >= stop:
+        return
+    for row in batch.slice(start, stop - start).to_pylist():
+        yield int(row.pop(ROW_INDEX)), row
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+def text_columns(schema: pa.Schema) -> list[str]:
+    return [
+        f.name
+        for f in schema
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        if not f.name.startswith("__")
+    ]

@@ -1,0 +1,113 @@
+"""Reading the files of one revision through the repo model: never a walk of object storage.
+
+Large files are LFS objects read with byte ranges (`open_lfs_stream`, the hook Xet plugs into),
+so a parquet reader fetches its footer and the row groups it needs, nothing more. Regular files
+are git blobs, small by construction, read whole.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy.orm import Session
+
+from app.blobs import BlobStore
+from app.cards.metadata import CardError, parse_yaml
+from app.hub.downloads import lfs_key, open_lfs_stream
+from app.repos.gitobjects import load_object
+from app.repos.service import FileEntry, find_entry, list_entries
+
+README = "README.md"
+MAX_SMALL_FILE = 16 * 1024 * 1024  # README and metadata files are read whole; bigger are refused
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One resolved revision of a dataset repo: what every viewer answer is computed from."""
+
+    dataset: str
+    repo_id: int
+    commit_sha: str
+    tree_sha: str
+
+
+class RangedReader(io.RawIOBase):
+    """A seekable read-only file over a large file in the blob store: each read is one ranged
+    `open`, so a reader that seeks (pyarrow's parquet reader) fetches only what it reads."""
+
+    def __init__(self, blobs: BlobStore, entry: FileEntry):
+        self.blobs = blobs
+        self.entry = entry
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.entry.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        want = min(len(buffer), self.entry.size - self.position)
+        if want <= 0:
+            return 0
+        filled = 0
+        for chunk in open_lfs_stream(self.blobs, self.entry, self.position, want):
+            buffer[filled : filled + len(chunk)] = chunk
+            filled += len(chunk)
+        self.position += filled
+        return filled
+
+
+def open_file(blobs: BlobStore, entry: FileEntry) -> BinaryIO | str:
+    """A local path when the store keeps the object on disk (zero copy), else a ranged reader;
+    a regular git blob is small and read whole."""
+    if entry.lfs_oid is None:
+        return io.BytesIO(load_object(blobs, entry.oid).as_raw_string())
+    local: Path | None = blobs.local_path(lfs_key(entry.lfs_oid))
+    if local is not None:
+        return str(local)
+    return io.BufferedReader(RangedReader(blobs, entry), buffer_size=256 * 1024)
+
+
+def read_small(blobs: BlobStore, entry: FileEntry) -> bytes:
+    """The whole content of a small file (README, metadata.csv)."""
+    if entry.size > MAX_SMALL_FILE:
+        raise ValueError(f"{entry.path} is larger than {MAX_SMALL_FILE} bytes")
+    if entry.lfs_oid is None:
+        return bytes(load_object(blobs, entry.oid).as_raw_string())
+    return b"".join(open_lfs_stream(blobs, entry, 0, entry.size))
+
+
+def content_id(entry: FileEntry) -> str:
+    """What identifies a file's bytes across repos and revisions: its LFS sha256, else its
+    git blob sha1."""
+    return entry.lfs_oid or entry.oid
+
+
+def file_entries(session: Session, revision: Revision) -> dict[str, FileEntry]:
+    """Every file of the revision by path, from the database index."""
+    entries = list_entries(session, revision.tree_sha, recursive=True)
+    return {e.path: e for e in entries if not e.is_dir}
+
+
+def card_data(session: Session, blobs: BlobStore, revision: Revision) -> dict[str, object]:
+    """The README's YAML front matter at this revision; an unreadable card counts as empty,
+    as the Hub shows a dataset whose card is broken."""
+    entry = find_entry(session, revision.tree_sha, README)
+    if entry is None or entry.is_dir or entry.size > MAX_SMALL_FILE:
+        return {}
+    try:
+        return parse_yaml(read_small(blobs, entry).decode("utf-8", "replace"))
+    except CardError:
+        return {}
