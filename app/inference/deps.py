@@ -1,0 +1,90 @@
+"""The inference pool's place in the app: started by the router's lifespan, reached by routes
+through `InferenceDep`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from app.auth.permissions import Principal
+from app.errors import NotFound
+from app.http import error_response
+from app.inference.config import InferenceSettings
+from app.inference.errors import ModelLoading
+from app.inference.pool import Pool
+from app.inference.service import ModelSpec, Resolver, SpecCache
+
+
+@dataclass
+class Inference:
+    """What the routes need: the pool, the resolver and the settings."""
+
+    pool: Pool
+    resolver: Resolver
+    settings: InferenceSettings
+
+    async def spec(
+        self,
+        request: Request,
+        principal: Principal,
+        repo_id: str,
+        revision: str | None,
+        task: str | None = None,
+    ) -> ModelSpec:
+        """Resolve in a thread: the database calls are synchronous."""
+
+        def resolve() -> ModelSpec:
+            with request.app.state.sessionmaker() as session:
+                return self.resolver.resolve(session, principal, repo_id, revision, task)
+
+        request.state.repo_id = repo_id
+        spec: ModelSpec = await run_in_threadpool(resolve)
+        return spec
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = InferenceSettings()
+    if not settings.enabled:
+        yield
+        return
+    core = app.state.settings
+    pool = Pool(core, settings)
+    pool.start()
+    resolver = Resolver(
+        blobs=app.state.blobs,
+        cache=SpecCache(),
+        dtype_bytes=None if settings.dtype == "auto" else (4 if settings.dtype == "float32" else 2),
+        pickle_repos=frozenset(settings.pickle_repos),
+    )
+    app.state.inference = Inference(pool, resolver, settings)
+    shared = getattr(getattr(app.state, "metrics", None), "add_collector", None)
+    if shared is not None:
+        shared(pool.metrics)  # appear on the app-wide /metrics too
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
+def get_inference(request: Request) -> Inference:
+    inference: Inference | None = getattr(request.app.state, "inference", None)
+    if inference is None:
+        raise NotFound("Inference is disabled on this hub (ATRIUM_INFERENCE_ENABLED=false)")
+    return inference
+
+
+InferenceDep = Annotated[Inference, Depends(get_inference)]
+
+
+def loading_response(exc: ModelLoading) -> Response:
+    """The Inference API's 503: `{"error", "estimated_time"}` (huggingface.co's shape)."""
+    response = error_response(exc.status, exc.message, exc.code, exc.headers)
+    body = {"error": exc.message, "estimated_time": exc.estimated_time}
+    return JSONResponse(body, status_code=503, headers=dict(response.headers))

