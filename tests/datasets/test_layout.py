@@ -120,7 +120,7 @@ def test_readme_configs_with_split_lists_globs_and_data_dir() -> None:
     "configs", ["not a list", [{"config_name": "x", "data_files": [1, 2]}], ["just a string"]]
 )
 def test_malformed_readme_configs_are_a_clear_400(configs: Any) -> None:
-    with pytest.raises(BadRequest, match="configs|data_files"):
+    with pytest.raises(BadRequest, match=r"configs|data_files"):
         resolve_layout(["a.csv"], {"configs": configs})
 
 
