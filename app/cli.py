@@ -209,11 +209,32 @@ def gc_command(grace_hours: float, settle_seconds: float, dry_run: bool) -> None
 @friendly_errors
 def show_config() -> None:
     """Show every setting with its effective value (secrets masked)."""
+    from app.inference.config import InferenceSettings
+
     settings = Settings().resolved()
-    rows = settings.describe()
+    rows = {**settings.describe(), **InferenceSettings().describe()}
     width = max(len(name) for name in rows)
     for name, value in rows.items():
         click.echo(f"{name.ljust(width)}  {value}")
+
+
+@main.command("worker")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=7070, show_default=True, type=int, help="TCP port.")
+@click.option("--device", default=None, help="cpu, cuda or cuda:N (else ATRIUM_INFERENCE_DEVICE).")
+@friendly_errors
+def worker(host: str, port: int, device: str | None) -> None:
+    """Run an inference worker for API servers whose ATRIUM_INFERENCE_REMOTE_WORKERS name it.
+
+    Connections are authenticated with ATRIUM_SECRET_KEY, which must match the API servers'."""
+    from app.inference.config import InferenceSettings
+    from app.inference.pool import local_devices
+    from app.inference.worker import serve_forever
+
+    settings = InferenceSettings()
+    chosen = device or local_devices(settings)[0]
+    click.echo(f"atrium: inference worker on {host}:{port}, device {chosen}", err=True)
+    serve_forever(Settings().resolved(), settings, chosen, (host, port))
 
 
 if __name__ == "__main__":
