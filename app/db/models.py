@@ -2,12 +2,14 @@
 
 from app.auth.models import Membership, Organization, Token, User
 from app.db.base import Base
+from app.git.models import GitTag
 from app.repos.models import Commit, LfsObject, Ref, Repo, RepoCommit, RepoLfsObject, TreeEntry
 from app.xet.models import XetDedupChunk, XetFile, XetXorb
 
 __all__ = [
     "Base",
     "Commit",
+    "GitTag",
     "LfsObject",
     "Membership",
     "Organization",
