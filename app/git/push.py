@@ -35,6 +35,7 @@ from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.errors import BadRequest
 from app.git.incoming import Incoming
+from app.git.models import GitTag
 from app.repos.commits import CommitPlan, index_commit, move_ref
 from app.repos.gitobjects import MODE_TREE, load_object, parse_lfs_pointer
 from app.repos.manage import update_card
@@ -67,9 +68,13 @@ class RefCommand:
 
 @dataclass
 class _Update:
-    """A checked command: what its transaction writes."""
+    """A checked command: what its transaction writes. `old` and `new` are the commits the
+    `refs` row moves between (an annotated tag's commit, not the tag object)."""
 
-    command: RefCommand
+    ref: str
+    old: str | None
+    new: str | None
+    tag_sha: str | None = None  # the annotated tag object the ref now names for git
     commits: list[GitCommit] = field(default_factory=list)
     rows: list[TreeEntry] = field(default_factory=list)
     plan: CommitPlan | None = None  # for the card hook; None for deletions
@@ -131,30 +136,32 @@ class Push:
             if repo is None:
                 return "repository was deleted"
             for update in updates:
-                if not _move(session, repo, update.command):
+                if not _move(session, repo, update):
                     session.rollback()
-                    return f"fetch first: {update.command.ref} moved while pushing"
+                    return f"fetch first: {update.ref} moved while pushing"
                 for commit in update.commits:
                     index_commit(session, repo, commit, [])
                 _index_rows(session, update.rows)
-                if update.plan is not None and update.command.new is not None:
-                    update_card(session, repo, update.command.ref, update.command.new, update.plan)
+                if update.plan is not None and update.new is not None:
+                    update_card(session, repo, update.ref, update.new, update.plan)
         return "ok"
 
     # --- checks ----------------------------------------------------------------------------
 
     def _check(self, session: Session, command: RefCommand) -> _Update:
         _check_ref_name(command.ref)
+        old = _stored_value(session, self.repo_id, command)
         if command.new is None:
             if command.ref == HEADS + DEFAULT_BRANCH:
                 raise Refused(f"refusing to delete the default branch {DEFAULT_BRANCH}")
-            return _Update(command)
+            return _Update(command.ref, old, None)
         tip = self._peel(session, command)
         commits = self._new_commits(session, tip)
         check = _TreeCheck(session, self.repo_id, self.incoming)
         rows = check.run(commits, extra=self.incoming.delta_bases)
-        plan = self._plan(session, command, tip, rows)
-        return _Update(command, commits, rows, plan)
+        plan = self._plan(session, command.ref, old, tip, rows)
+        tag_sha = command.new if command.new != tip else None
+        return _Update(command.ref, old, tip, tag_sha, commits, rows, plan)
 
     def _peel(self, session: Session, command: RefCommand) -> str:
         """The commit a new ref value names; tags may be annotated, branches may not."""
@@ -166,6 +173,13 @@ class Push:
                 raise Refused("a branch must point to a commit, not a tag object")
             _cls, target = tag.object
             sha = target.decode("ascii")
+        elif command.ref.startswith(TAGS):
+            known = session.scalar(
+                select(GitTag.commit_sha).where(
+                    GitTag.repo_id == self.repo_id, GitTag.tag_sha == sha
+                )
+            )
+            sha = known or sha  # an annotated tag of this repo, pushed under another name
         if sha not in self.incoming.commits and not _known_commits(session, self.repo_id, [sha]):
             raise Refused(f"{command.new[:12]} is not a commit of this push or of this repo")
         return sha
@@ -194,17 +208,17 @@ class Push:
         return order
 
     def _plan(
-        self, session: Session, command: RefCommand, tip: str, rows: list[TreeEntry]
+        self, session: Session, ref: str, old: str | None, tip: str, rows: list[TreeEntry]
     ) -> CommitPlan:
         """What the card hook needs: the new root tree and README.md when it changed."""
         tree = _commit_tree(session, self.incoming, tip)
         plan = CommitPlan(rows=rows, tree_sha=tree)
-        if command.ref != HEADS + DEFAULT_BRANCH:
+        if ref != HEADS + DEFAULT_BRANCH:
             return plan
         readme = _readme_oid(session, self.incoming, tree)
         before = None
-        if command.old is not None:
-            old_tree = session.scalar(select(Commit.tree_sha).where(Commit.sha == command.old))
+        if old is not None:
+            old_tree = session.scalar(select(Commit.tree_sha).where(Commit.sha == old))
             before = _readme_oid(session, self.incoming, old_tree) if old_tree else None
         if readme is not None and readme != before:
             data = load_object(self.blobs, readme).as_raw_string()
@@ -374,13 +388,12 @@ def _check_lfs(session: Session, repo_id: int, pointers: dict[str, tuple[int, st
     """Every pointer must name an object uploaded to this repo, with that size."""
     sizes: dict[str, int] = {}
     for batch in chunks(pointers):
-        sizes.update(
-            session.execute(
-                select(LfsObject.oid, LfsObject.size)
-                .join(RepoLfsObject, RepoLfsObject.oid == LfsObject.oid)
-                .where(RepoLfsObject.repo_id == repo_id, LfsObject.oid.in_(batch))
-            ).tuples()
-        )
+        rows = session.execute(
+            select(LfsObject.oid, LfsObject.size)
+            .join(RepoLfsObject, RepoLfsObject.oid == LfsObject.oid)
+            .where(RepoLfsObject.repo_id == repo_id, LfsObject.oid.in_(batch))
+        ).tuples()
+        sizes.update((oid, size) for oid, size in rows)
     for oid, (size, path) in sorted(pointers.items(), key=lambda item: item[1][1]):
         if oid not in sizes:
             raise Refused(f"LFS object {oid[:12]} of {path!r} was not uploaded; run git lfs push")
@@ -421,12 +434,30 @@ def _readme_oid(session: Session, incoming: Incoming, tree_sha: str) -> str | No
     return row.oid if row is not None and row.kind == "blob" else None
 
 
-def _move(session: Session, repo: Repo, command: RefCommand) -> bool:
-    if command.new is not None:
-        return move_ref(session, repo, command.ref, command.old, command.new)
+def _stored_value(session: Session, repo_id: int, command: RefCommand) -> str | None:
+    """The `refs` value git's old value stands for: git knows an annotated tag by its tag
+    object, the `refs` row by its commit."""
+    if command.old is None or not command.ref.startswith(TAGS):
+        return command.old
+    tag = session.get(GitTag, (repo_id, command.ref))
+    return tag.commit_sha if tag is not None and tag.tag_sha == command.old else command.old
+
+
+def _move(session: Session, repo: Repo, update: _Update) -> bool:
+    """Compare-and-swap the ref, and keep its annotated tag object (if any) beside it."""
+    if update.ref.startswith(TAGS):
+        session.execute(delete(GitTag).where(GitTag.repo_id == repo.id, GitTag.name == update.ref))
+        if update.tag_sha is not None and update.new is not None:
+            session.add(
+                GitTag(
+                    repo_id=repo.id, name=update.ref, tag_sha=update.tag_sha, commit_sha=update.new
+                )
+            )
+    if update.new is not None:
+        return move_ref(session, repo, update.ref, update.old, update.new)
     result = session.execute(
         delete(Ref).where(
-            Ref.repo_id == repo.id, Ref.name == command.ref, Ref.commit_sha == command.old
+            Ref.repo_id == repo.id, Ref.name == update.ref, Ref.commit_sha == update.old
         )
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]

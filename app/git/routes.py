@@ -23,10 +23,18 @@ from starlette.concurrency import run_in_threadpool
 from app.auth.permissions import Principal, can_read, require_write
 from app.deps import get_blobs, get_principal, get_sessionmaker, get_settings
 from app.errors import AtriumError, BadRequest, RepoNotFound, Unauthorized
-from app.git.service import RECEIVE_PACK, SERVICES, UPLOAD_PACK, PushTarget, advertise, serve
+from app.git.service import (
+    RECEIVE_PACK,
+    SERVICES,
+    UPLOAD_PACK,
+    PushTarget,
+    advertise,
+    advertised_refs,
+    serve,
+)
 from app.git.store import AtriumGitRepo
 from app.git.wire import spool_body, stream_reply
-from app.repos.service import find_repo, list_refs
+from app.repos.service import find_repo
 
 router = APIRouter(tags=["git"], include_in_schema=False)
 
@@ -61,8 +69,7 @@ def open_repo(
             _challenge(principal)
             require_write(session, principal, repo.namespace)
         request.state.repo_id = repo.repo_id
-        refs = {ref.name: ref.commit_sha for ref in list_refs(session, repo)}
-        return GitRepo(repo.id, refs)
+        return GitRepo(repo.id, advertised_refs(session, repo))
 
 
 async def _open(

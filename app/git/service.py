@@ -26,13 +26,17 @@ from dulwich.server import (
     ReceivePackHandler,
     UploadPackHandler,
 )
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobs import BlobStore
 from app.git.incoming import Incoming, receive_pack
+from app.git.models import GitTag
 from app.git.push import Push, RefCommand
 from app.git.store import AtriumGitRepo
 from app.git.wire import Writer
+from app.repos.models import Repo
+from app.repos.service import list_refs
 
 UPLOAD_PACK = "git-upload-pack"
 RECEIVE_PACK = "git-receive-pack"
@@ -140,3 +144,13 @@ def serve(
             repo.store.close()
 
     return work
+
+
+def advertised_refs(session: Session, repo: Repo) -> dict[str, str]:
+    """The refs git sees: the `refs` table, with annotated tags shown as their tag objects
+    while their ref still points at the tagged commit (`app.git.models`)."""
+    refs = {ref.name: ref.commit_sha for ref in list_refs(session, repo)}
+    for tag in session.scalars(select(GitTag).where(GitTag.repo_id == repo.id)):
+        if refs.get(tag.name) == tag.commit_sha:
+            refs[tag.name] = tag.tag_sha
+    return refs
