@@ -198,7 +198,9 @@ def _inferred_splits(paths: Sequence[str]) -> dict[str, list[str]]:
         if match:
             sharded.setdefault(match["split"], []).append(path)
     if sharded:
-        return sharded
+        order = list(SPLIT_KEYWORDS)
+        ranked = sorted(sharded, key=lambda s: (order.index(s) if s in order else len(order), s))
+        return {split: sharded[split] for split in ranked}
     for patterns in (DIR_PATTERNS, FILE_PATTERNS):
         found = {
             split: sorted(
