@@ -2,7 +2,7 @@
 datasets write to a live server and read back what they wrote (hf-protocol.md §6, §11, §12).
 
 Every test runs once per `xet_mode`: "off" sends large files through the legacy LFS API
-(HF_HUB_DISABLE_XET=1). ATRIUM_TEST_XET=off,on adds the Xet path, the client's default.
+(HF_HUB_DISABLE_XET=1), "on" through Xet, the client's default. ATRIUM_TEST_XET picks a subset.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from huggingface_hub.errors import (
 from tests.hub.readkit import Owner, big_bytes, new_owner
 from tests.live import ROOT, LiveServer
 
-XET_MODES = [m.strip() for m in os.environ.get("ATRIUM_TEST_XET", "off").split(",")]
+XET_MODES = [m.strip() for m in os.environ.get("ATRIUM_TEST_XET", "off,on").split(",")]
 MiB = 1024 * 1024
 
 
