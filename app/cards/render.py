@@ -75,12 +75,20 @@ class LinkBase:
         return out + (f"#{parts.fragment}" if parts.fragment else "")
 
 
+class _CardMarkdown(MarkdownIt):
+    """markdown-it prints a `javascript:` link as its raw source text; this one emits every
+    link and leaves the verdict to nh3, which drops the unsafe URL and keeps the text."""
+
+    def validateLink(self, url: str) -> bool:
+        return True
+
+
 class CardRenderer:
     """Markdown and sanitizer configured once (both cost more to build than to run)."""
 
     @cached_property
     def _markdown(self) -> MarkdownIt:
-        md = MarkdownIt("commonmark", {"html": True, "highlight": highlight_code})
+        md = _CardMarkdown("commonmark", {"html": True, "highlight": highlight_code})
         md.enable(["table", "strikethrough"])
         return md.use(footnote_plugin).use(tasklists_plugin)
 

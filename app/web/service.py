@@ -177,7 +177,7 @@ def blob_view(
         text = as_text(data)
         if text is None:
             return b"", b"binary"
-        return highlight_file(path, text).encode(), str(text.count("\n") + 1).encode()
+        return highlight_file(path, text).encode(), str(len(text.splitlines())).encode()
 
     html, lines = cache.rendered(("web-blob", entry.oid, path.rsplit("/", 1)[-1]), render)
     if lines == b"binary":
