@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import httpx
+from dulwich.object_format import DEFAULT_OBJECT_FORMAT
+from dulwich.objects import Commit, ShaFile, Tree
+from dulwich.pack import write_pack_objects
 
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
@@ -108,3 +114,55 @@ def give_lfs_object(server: LiveServer, repo: Repo, data: bytes) -> str:
             session, RepoLfsObject, [{"repo_id": repo.id, "oid": oid}], ["repo_id", "oid"]
         )
     return oid
+
+
+def pkt(line: bytes) -> bytes:
+    return f"{len(line) + 4:04x}".encode() + line
+
+
+def pkt_lines(data: bytes) -> list[bytes]:
+    """The payloads of a pkt-line stream (flush packets dropped)."""
+    lines, at = [], 0
+    while at + 4 <= len(data):
+        size = int(data[at : at + 4], 16)
+        if size:
+            lines.append(data[at + 4 : at + size])
+        at += max(size, 4)
+    return lines
+
+
+def raw_push(
+    server: LiveServer, repo_id: str, token: str, commands: list[tuple[str, str, str]], pack: bytes
+) -> list[str]:
+    """POST git-receive-pack by hand (for packs git itself would never send); returns the
+    report-status lines, e.g. ["unpack ok", "ng refs/heads/main <reason>"]."""
+    body = b""
+    for n, (old, new, ref) in enumerate(commands):
+        caps = b"\0report-status side-band-64k agent=test" if n == 0 else b""
+        body += pkt(f"{old} {new} {ref}".encode() + caps + b"\n")
+    response = httpx.post(
+        f"{repo_url(server, repo_id)}/git-receive-pack",
+        content=body + b"0000" + pack,
+        headers={"Content-Type": "application/x-git-receive-pack-request"},
+        auth=("git", token),
+        timeout=60,
+    )
+    response.raise_for_status()
+    report = b"".join(line[1:] for line in pkt_lines(response.content) if line[:1] == b"\1")
+    return [line.decode().rstrip("\n") for line in pkt_lines(report)]
+
+
+def pack_of(*objects: ShaFile) -> bytes:
+    out = io.BytesIO()
+    write_pack_objects(out.write, list(objects), object_format=DEFAULT_OBJECT_FORMAT)
+    return out.getvalue()
+
+
+def commit_object(tree: Tree, parent: str, message: str = "crafted") -> Commit:
+    commit = Commit()
+    commit.tree, commit.parents = tree.id, [parent.encode()]
+    commit.author = commit.committer = b"Crafty <crafty@example.com>"
+    commit.author_time = commit.commit_time = 1_700_000_000
+    commit.author_timezone = commit.commit_timezone = 0
+    commit.message = message.encode() + b"\n"
+    return commit
