@@ -289,3 +289,22 @@ def collect_garbage(
             report.deleted.append(key)
     log.info("gc: %s", report.summary(dry_run=False))
     return report
+
+
+def copy_objects(source: BlobStore, target: BlobStore) -> tuple[int, int]:
+    """Copy every object that target lacks (a bucket sync, for backups and migrations).
+
+    Objects are write-once, so a key already in target holds the same bytes and is skipped;
+    each copy is streamed and its size verified. Returns (copied, skipped).
+    """
+    copied = skipped = 0
+    for key, _mtime in source.keys(""):
+        if target.size(key) is not None:
+            skipped += 1
+            continue
+        size = source.size(key)
+        if size is None:
+            continue  # deleted since it was listed (gc): nothing refers to it any more
+        target.put(key, source.open(key), size=size)
+        copied += 1
+    return copied, skipped

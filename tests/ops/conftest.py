@@ -38,11 +38,12 @@ def private_backend(kind: str, data_dir: Path, s3_endpoint: str | None) -> Itera
         )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def own_server(
     backend_name: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[LiveServer]:
-    """A live server on a backend of its own, for tests that sweep or copy everything."""
+    """A live server on a backend no other area writes to, for tests that sweep or copy the
+    whole store (gc: only what these tests made; backup: a known set of objects)."""
     endpoint = request.getfixturevalue("s3_endpoint") if backend_name == "postgres" else None
     with private_backend(backend_name, tmp_path_factory.mktemp("ops"), endpoint) as backend:
         live = start_server(backend)
