@@ -8,20 +8,23 @@ are git blobs, small by construction, read whole.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.blobs import BlobStore
 from app.cards.metadata import CardError, parse_yaml
 from app.hub.downloads import lfs_key, open_lfs_stream
 from app.repos.gitobjects import load_object
+from app.repos.models import LfsObject
 from app.repos.service import FileEntry, find_entry, list_entries
 
 README = "README.md"
 MAX_SMALL_FILE = 16 * 1024 * 1024  # README and metadata files are read whole; bigger are refused
+LOOKUP_BATCH = 500  # LFS oids per query when looking up Xet hashes
 
 
 @dataclass(frozen=True)
@@ -96,9 +99,23 @@ def content_id(entry: FileEntry) -> str:
 
 
 def file_entries(session: Session, revision: Revision) -> dict[str, FileEntry]:
-    """Every file of the revision by path, from the database index."""
-    entries = list_entries(session, revision.tree_sha, recursive=True)
-    return {e.path: e for e in entries if not e.is_dir}
+    """Every file of the revision by path, from the database index, each LFS file with the
+    Xet hash of its content when it came through Xet (the tree row may not carry it: the
+    download route looks it up the same way, app/hub/downloads.py `locate`)."""
+    files = {e.path: e for e in list_entries(session, revision.tree_sha, recursive=True)}
+    files = {path: e for path, e in files.items() if not e.is_dir}
+    missing = sorted({e.lfs_oid for e in files.values() if e.lfs_oid and e.xet_hash is None})
+    hashes: dict[str, str] = {}
+    for start in range(0, len(missing), LOOKUP_BATCH):
+        batch = missing[start : start + LOOKUP_BATCH]
+        query = select(LfsObject.oid, LfsObject.xet_hash).where(
+            LfsObject.oid.in_(batch), LfsObject.xet_hash.is_not(None)
+        )
+        hashes.update({oid: xet for oid, xet in session.execute(query)})
+    return {
+        path: replace(e, xet_hash=hashes[e.lfs_oid]) if e.lfs_oid in hashes else e
+        for path, e in files.items()
+    }
 
 
 def card_data(session: Session, blobs: BlobStore, revision: Revision) -> dict[str, object]:
