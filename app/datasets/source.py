@@ -111,9 +111,9 @@ def file_entries(session: Session, revision: Revision) -> dict[str, FileEntry]:
         query = select(LfsObject.oid, LfsObject.xet_hash).where(
             LfsObject.oid.in_(batch), LfsObject.xet_hash.is_not(None)
         )
-        hashes.update({oid: xet for oid, xet in session.execute(query)})
+        hashes.update({oid: xet for oid, xet in session.execute(query) if xet})
     return {
-        path: replace(e, xet_hash=hashes[e.lfs_oid]) if e.lfs_oid in hashes else e
+        path: replace(e, xet_hash=hashes.get(e.lfs_oid or "", e.xet_hash))
         for path, e in files.items()
     }
 
