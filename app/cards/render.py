@@ -18,7 +18,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 from functools import cached_property
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import nh3
 from markdown_it import MarkdownIt
@@ -66,7 +66,8 @@ class LinkBase:
             return None if image else url  # nh3 then drops unsafe schemes
         if not parts.path or url.startswith(("/", "#", "?")):
             return url
-        path = posixpath.normpath(posixpath.join(self.folder, parts.path))
+        # markdown-it already percent-encoded the link: decode once, encode once.
+        path = posixpath.normpath(posixpath.join(self.folder, unquote(parts.path)))
         if path.startswith("../") or path == "..":
             return None
         kind = "resolve" if image else "blob"

@@ -1,0 +1,272 @@
+"""The pages over plain HTTP: sessions, CSRF, security headers, privacy, and what the file
+pages show for each kind of file. Repos are written in-process (tests/hub/readkit.py)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from app.web.session import COOKIE_NAME
+from tests.hub.readkit import Owner, add_ref, make_repo
+from tests.live import LiveServer
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cf00000301010018dd8db00000000049454e44ae426082"
+)
+
+
+@dataclass
+class Person:
+    owner: Owner
+    password: str
+    client: httpx.Client
+
+    @property
+    def name(self) -> str:
+        return self.owner.name
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+def signed_in(server: LiveServer) -> Person:
+    password = secrets.token_urlsafe(10)
+    name, token = server.new_user(f"http{secrets.token_hex(3)}", password=password)
+    client = httpx.Client(base_url=server.url, follow_redirects=False)
+    form = {"username": name, "password": password, "next": "/"}
+    answer = client.post("/login", data={**form, "csrf_token": csrf_of(client.get("/login").text)})
+    assert answer.status_code == 303, answer.text
+    return Person(Owner(server, name, token), password, client)
+
+
+@pytest.fixture(scope="module")
+def alice(server: LiveServer) -> Iterator[Person]:
+    person = signed_in(server)
+    yield person
+    person.client.close()
+
+
+@pytest.fixture(scope="module")
+def bob(server: LiveServer) -> Iterator[Person]:
+    person = signed_in(server)
+    yield person
+    person.client.close()
+
+
+@pytest.fixture(scope="module")
+def files_repo(alice: Person) -> str:
+    big_text = b"line of text\n" * 50_000  # 650 kB: over the inline limit
+    make_repo(
+        alice.owner,
+        "files",
+        {
+            "README.md": b"# Files\n",
+            "notes.txt": b"hello\n",
+            "big.txt": big_text,
+            "blob.bin": bytes(range(256)) * 4,
+            "pic.png": PNG,
+        },
+        {"weights.safetensors": b"\x00" * 4096},
+    )
+    return f"{alice.name}/files"
+
+
+def test_pages_send_security_headers(server: LiveServer, files_repo: str) -> None:
+    for path in ("/", f"/{files_repo}", "/login", "/nobody/nothing"):
+        headers = httpx.get(server.url + path).headers
+        csp = headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "script-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+
+
+def test_session_cookie_is_http_only_and_same_site(server: LiveServer) -> None:
+    cookie = httpx.get(server.url + "/login").headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+
+
+@pytest.mark.parametrize("token", [None, "", "forged"])
+def test_form_post_without_the_right_csrf_token_is_refused(
+    alice: Person, token: str | None
+) -> None:
+    form = {"label": "sneaky", "role": "write"}
+    if token is not None:
+        form["csrf_token"] = token
+    answer = alice.client.post("/settings/tokens", data=form)
+    assert answer.status_code == 403
+    assert "sneaky" not in alice.client.get("/settings/tokens").text
+
+
+def test_sign_in_is_csrf_protected_too(server: LiveServer, alice: Person) -> None:
+    with httpx.Client(base_url=server.url) as stranger:
+        answer = stranger.post("/login", data={"username": alice.name, "password": alice.password})
+    assert answer.status_code == 403
+
+
+def test_wrong_password_and_unknown_user_get_the_same_answer(
+    server: LiveServer, alice: Person
+) -> None:
+    answers = []
+    for name, password in ((alice.name, "wrong"), ("nosuchuser", "wrong")):
+        with httpx.Client(base_url=server.url) as client:
+            form = {"username": name, "password": password, "csrf_token": ""}
+            form["csrf_token"] = csrf_of(client.get("/login").text)
+            answer = client.post("/login", data=form)
+            answers.append((answer.status_code, "Wrong username or password" in answer.text))
+            assert client.get("/settings/tokens").status_code == 303  # still anonymous
+    assert answers == [(401, True), (401, True)]
+
+
+@pytest.mark.parametrize(
+    ("target", "landing"),
+    [
+        ("/settings/tokens", "/settings/tokens"),
+        ("//evil.example/x", "/"),
+        ("/\\evil.example", "/"),
+        ("https://evil.example", "/"),
+    ],
+)
+def test_sign_in_returns_only_to_this_site(
+    server: LiveServer, alice: Person, target: str, landing: str
+) -> None:
+    with httpx.Client(base_url=server.url) as client:
+        form = {"username": alice.name, "password": alice.password, "next": target}
+        form["csrf_token"] = csrf_of(client.get("/login").text)
+        answer = client.post("/login", data=form)
+    assert answer.status_code == 303 and answer.headers["location"] == landing
+
+
+def test_forged_cookie_is_anonymous(server: LiveServer, alice: Person) -> None:
+    cookie = alice.client.cookies[COOKIE_NAME]
+    forged = cookie[:-3] + ("AAA" if not cookie.endswith("AAA") else "BBB")
+    answer = httpx.get(server.url + "/settings/tokens", cookies={COOKIE_NAME: forged})
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
+
+
+def test_api_takes_the_cookie_for_reads_and_needs_the_csrf_header_for_writes(
+    alice: Person,
+) -> None:
+    assert alice.client.get("/api/whoami-v2").json()["name"] == alice.name
+    body = {"name": f"via-cookie-{secrets.token_hex(3)}", "type": "model"}
+    refused = alice.client.post("/api/repos/create", json=body)
+    assert refused.status_code == 401
+    csrf = csrf_of(alice.client.get("/settings/tokens").text)
+    made = alice.client.post("/api/repos/create", json=body, headers={"X-CSRF-Token": csrf})
+    assert made.status_code == 200, made.text
+    assert alice.client.get(f"/{alice.name}/{body['name']}").status_code == 200
+
+
+def test_private_repo_pages_are_the_missing_repo_page_to_others(
+    server: LiveServer, alice: Person, bob: Person
+) -> None:
+    name = f"hidden-{secrets.token_hex(3)}"
+    _, result = make_repo(alice.owner, name, {"README.md": b"# secret\n"}, private=True)
+    assert result is not None
+    pages = ["", "/tree/main", "/blob/main/README.md", "/commits/main", f"/commit/{result.sha}"]
+    anonymous = httpx.Client(base_url=server.url)
+    for page in pages:
+        assert alice.client.get(f"/{alice.name}/{name}{page}").status_code == 200
+        for client in (bob.client, anonymous):
+            hidden = client.get(f"/{alice.name}/{name}{page}")
+            missing = client.get(f"/{alice.name}/gone-{name}{page}")
+            assert hidden.status_code == missing.status_code == 404
+            assert hidden.text.replace(name, "X") == missing.text.replace(f"gone-{name}", "X")
+    anonymous.close()
+    assert "No models match" in bob.client.get(f"/models?search={name}").text
+    assert name not in bob.client.get(f"/{alice.name}").text
+    assert name in alice.client.get(f"/{alice.name}").text
+
+
+def test_settings_of_a_repo_are_for_writers_only(
+    alice: Person, bob: Person, files_repo: str
+) -> None:
+    assert alice.client.get(f"/{files_repo}/settings").status_code == 200
+    assert bob.client.get(f"/{files_repo}/settings").status_code == 403
+    csrf = csrf_of(bob.client.get("/settings/tokens").text)
+    answer = bob.client.post(
+        f"/{files_repo}/settings/delete", data={"csrf_token": csrf, "confirm": files_repo}
+    )
+    assert answer.status_code == 403
+    assert alice.client.get(f"/{files_repo}").status_code == 200
+
+
+def test_visibility_toggle_and_delete_with_confirmation(alice: Person, bob: Person) -> None:
+    name = f"tmp-{secrets.token_hex(3)}"
+    make_repo(alice.owner, name)
+    repo_id = f"{alice.name}/{name}"
+    csrf = csrf_of(alice.client.get(f"/{repo_id}/settings").text)
+    alice.client.post(
+        f"/{repo_id}/settings/visibility", data={"csrf_token": csrf, "visibility": "private"}
+    )
+    assert bob.client.get(f"/{repo_id}").status_code == 404
+    wrong = alice.client.post(
+        f"/{repo_id}/settings/delete", data={"csrf_token": csrf, "confirm": name}
+    )
+    assert wrong.status_code == 400
+    done = alice.client.post(
+        f"/{repo_id}/settings/delete", data={"csrf_token": csrf, "confirm": repo_id}
+    )
+    assert done.status_code == 303
+    assert alice.client.get(f"/{repo_id}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "shows", "hides"),
+    [
+        ("notes.txt", ["hello", "1 lines"], ["Download ("]),
+        ("big.txt", ["too large to display", "650.0 kB"], ["line of text"]),
+        ("blob.bin", ["binary file", "Download (1.0 kB)"], []),
+        ("pic.png", ['<img src="/{repo}/resolve/main/pic.png"'], []),
+        ("weights.safetensors", ["Git LFS", "SHA256", "4.1 kB"], []),
+    ],
+)
+def test_file_page_fits_the_kind_of_file(
+    alice: Person, files_repo: str, path: str, shows: list[str], hides: list[str]
+) -> None:
+    html = alice.client.get(f"/{files_repo}/blob/main/{path}").text
+    for text in shows:
+        assert text.format(repo=files_repo) in html
+    for text in hides:
+        assert text not in html
+
+
+def test_tree_of_a_missing_revision_or_path_is_404(alice: Person, files_repo: str) -> None:
+    assert alice.client.get(f"/{files_repo}/tree/nope").status_code == 404
+    assert alice.client.get(f"/{files_repo}/tree/main/nope").status_code == 404
+    assert alice.client.get(f"/{files_repo}/blob/main/nope.txt").status_code == 404
+
+
+def test_dataset_pages_and_a_pull_request_revision(alice: Person) -> None:
+    name = f"ds-{secrets.token_hex(3)}"
+    repo, result = make_repo(
+        alice.owner,
+        name,
+        {"README.md": b"---\nlicense: cc-by-4.0\n---\n# Rows\n", "data/a.csv": b"x\n1\n"},
+        repo_type="dataset",
+    )
+    assert result is not None
+    add_ref(alice.owner, repo, "refs/pr/1", result.sha)
+    card = alice.client.get(f"/datasets/{alice.name}/{name}").text
+    assert "<h1>Rows</h1>" in card and "cc-by-4.0" in card and "load_dataset" in card
+    for rev in ("refs%2Fpr%2F1", "refs/pr/1"):
+        tree = alice.client.get(f"/datasets/{alice.name}/{name}/tree/{rev}/data")
+        assert tree.status_code == 200 and "a.csv" in tree.text
+    assert alice.client.get(f"/{alice.name}/{name}").status_code == 404  # not a model
+
+
+def test_static_files_are_served_with_a_long_cache_and_nothing_else(server: LiveServer) -> None:
+    css = httpx.get(server.url + "/static/style.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert "immutable" in css.headers["cache-control"]
+    for bad in ("/static/..%2Fpages.py", "/static/base.html", "/static/nothing.css"):
+        assert httpx.get(server.url + bad).status_code == 404
