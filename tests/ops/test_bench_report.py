@@ -1,0 +1,58 @@
+"""`python -m bench` reads each benchmark's `(goal …)` lines into its summary table."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.report import goal_line, parse_goal_lines
+
+
+@pytest.mark.parametrize(
+    ("line", "name", "measured", "goal", "met"),
+    [
+        (
+            "    ratio resolve/static:  0.93x (goal >= 0.8x)",
+            "ratio resolve/static",
+            "0.93x",
+            ">= 0.8x",
+            True,
+        ),
+        (
+            "  ratio Xet/raw throughput: 0.30x (goal >= 0.4x)",
+            "ratio Xet/raw throughput",
+            "0.30x",
+            ">= 0.4x",
+            False,
+        ),
+        (
+            "(d) server RSS growth: upload 12.5 MB, downloads 130.0 MB (goal < 100 MB)",
+            "server RSS growth",
+            "upload 12.5 MB, downloads 130.0 MB",
+            "< 100 MB",
+            False,
+        ),
+        (
+            "  xorb bytes stored again: 0.12 MB (0.50%, goal <= 5%)",
+            "xorb bytes stored again",
+            "0.12 MB (0.50%)",
+            "<= 5%",
+            True,
+        ),
+        ("model_info p99: 3 ms, slow (goal <= 2x)", "model_info p99", "3 ms, slow", "<= 2x", None),
+    ],
+)
+def test_goal_lines_become_rows(
+    line: str, name: str, measured: str, goal: str, met: bool | None
+) -> None:
+    (result,) = parse_goal_lines("b", ["noise", line, "more noise"])
+    assert (result.name, result.measured, result.goal, result.met) == (name, measured, goal, met)
+
+
+def test_goal_line_round_trips(capsys: pytest.CaptureFixture[str]) -> None:
+    goal_line("search p50 at scale / small hub", 1.5, "x", "<=", 2)
+    goal_line("server RSS growth", 250.0, "MB", "<", 100)
+    rows = parse_goal_lines("b", capsys.readouterr().out.splitlines())
+    assert [(r.measured, r.goal, r.met) for r in rows] == [
+        ("1.50x", "<= 2x", True),
+        ("250.00 MB", "< 100 MB", False),
+    ]
