@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -160,13 +162,33 @@ def _check_sha256(blobs: BlobStore, item: VerifiedFile, known_sha256: str | None
         data = pack_recipe(item.terms)
         blobs.put(key, [data], size=len(data))
     digest = hashlib.sha256()
-    for piece in stream_file(blobs, item.hash_hex, 0, None):
+    for piece in prefetched(stream_file(blobs, item.hash_hex, 0, None)):
         digest.update(piece)
     if digest.hexdigest() != item.sha256:
         raise InvalidShard(
             f"file {item.hash_hex}: content sha256 is {digest.hexdigest()}, "
             f"not the declared {item.sha256}"
         )
+
+
+def prefetched(pieces: Iterator[bytes], depth: int = 16) -> Iterator[bytes]:
+    """Consume pieces in a helper thread, `depth` ahead: reading and decoding xorbs overlaps
+    hashing (both release the GIL), which is the critical path of a shard upload."""
+    buffer: queue.Queue[bytes | BaseException | None] = queue.Queue(depth)
+
+    def produce() -> None:
+        try:
+            for piece in pieces:
+                buffer.put(piece)
+            buffer.put(None)
+        except BaseException as exc:
+            buffer.put(exc)
+
+    threading.Thread(target=produce, daemon=True).start()
+    while (item := buffer.get()) is not None:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 def _record(session: Session, repo_id: int, verified: list[VerifiedFile]) -> None:

@@ -131,7 +131,11 @@ def test_create_commit_with_several_files_and_a_pull_request(
 
 
 def test_reupload_sends_and_stores_only_changed_chunks(
-    api: HfApi, server: LiveServer, user: tuple[str, str]
+    api: HfApi,
+    server: LiveServer,
+    user: tuple[str, str],
+    hf_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     repo = new_repo(api, user)
     size = 8 * MB
@@ -142,8 +146,33 @@ def test_reupload_sends_and_stores_only_changed_chunks(
     assert stored_xorb_bytes(server) == before  # identical content: nothing stored again
     start = size // 2
     data[start : start + size // 100] = os.urandom(size // 100)  # 1% of the bytes changed
+    # A client without a local cache (another machine) dedups through the global chunk query.
+    monkeypatch.setenv("HF_HOME", str(hf_home.parent / "other-machine"))
     api.upload_file(path_or_fileobj=bytes(data), path_in_repo="w.bin", repo_id=repo)
     added = stored_xorb_bytes(server) - before
     assert 0 < added < size * 0.05, added
     path = hf_hub_download(repo, "w.bin", endpoint=server.url, token=user[1])
     assert Path(path).read_bytes() == bytes(data)
+
+
+def test_lfs_uploaded_file_reads_with_xet_on_and_then_dedups_into_xet(
+    api: HfApi, server: LiveServer, user: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that came by LFS downloads over plain HTTP for a Xet client (no X-Xet-Hash);
+    the same content uploaded later through Xet links the LFS object to its Xet file."""
+    repo = new_repo(api, user)
+    data = weights(MB + 3)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    api.upload_file(path_or_fileobj=data, path_in_repo="lfs.bin", repo_id=repo)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
+    url = f"{server.url}/{repo}/resolve/main/lfs.bin"
+    auth = {"authorization": f"Bearer {user[1]}"}
+    assert "x-xet-hash" not in httpx.head(url, headers=auth).headers
+    path = hf_hub_download(repo, "lfs.bin", endpoint=server.url, token=user[1])
+    assert Path(path).read_bytes() == data
+    api.upload_file(path_or_fileobj=data, path_in_repo="again.bin", repo_id=repo)
+    assert "x-xet-hash" in httpx.head(url, headers=auth).headers
+    for name in ("lfs.bin", "again.bin"):
+        got = hf_hub_download(repo, name, endpoint=server.url, token=user[1], force_download=True)
+        assert Path(got).read_bytes() == data
+        assert httpx.get(f"{server.url}/{repo}/resolve/main/{name}", headers=auth).content == data
