@@ -6,18 +6,23 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import signal
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
 from app.auth.permissions import Principal
 from app.auth.service import get_user
+from app.blobs.base import read_all
 from app.repos.fsck import fsck
+from app.repos.gitobjects import load_object
 from app.repos.manage import create_repo
 from app.repos.models import Commit, Repo
 from app.repos.service import resolve_revision
-from tests.live import LiveServer
-from tests.reliability.crashkit import Ack
+from tests.live import LiveServer, start_server
+from tests.reliability.crashkit import Ack, Job, dying_key_path
+from tests.reliability.figures import PARTIAL_BLOBS, record
 
 
 @dataclass
@@ -27,6 +32,7 @@ class Branch:
     server: LiveServer
     repo: Repo
     author: str
+    token: str
     head: str
     acked: set[str] = field(default_factory=set)
     verified: set[str] = field(default_factory=set)  # objects fsck checked already
@@ -34,12 +40,12 @@ class Branch:
 
 def new_branch(server: LiveServer, name: str = "target") -> Branch:
     app = server.app()
-    user, _ = server.new_user(f"rel{secrets.token_hex(4)}")
+    user, token = server.new_user(f"rel{secrets.token_hex(4)}")
     factory, blobs = app.state.sessionmaker, app.state.blobs
     with factory() as session:
         principal = Principal(user=get_user(session, user), role="write")
     repo = create_repo(factory, blobs, principal, "model", user, name)
-    return Branch(server, repo, user, head_of(server, repo))
+    return Branch(server, repo, user, token, head_of(server, repo))
 
 
 def head_of(server: LiveServer, repo: Repo) -> str:
@@ -89,3 +95,30 @@ def check_files_download(server: LiveServer, repo: Repo, ack: Ack) -> None:
             response = client.get(f"/{repo.repo_id}/resolve/{ack.sha}/{path}")
             assert response.status_code == 200, (path, response.text)
             assert hashlib.sha256(response.content).hexdigest() == digest, path
+
+
+def check_interrupted_write(server: LiveServer, job: Job) -> bool:
+    """A blob write cut by SIGKILL left nothing under its key, or the whole object (a twin
+    write of the same content may have finished): never a part. True if there was one."""
+    noted = Path(dying_key_path(job))
+    if not noted.exists():
+        return False
+    key = noted.read_text()
+    blobs = server.app().state.blobs
+    if blobs.size(key) is not None:
+        kind, _, name = key.partition("/")
+        if kind == "git":
+            assert load_object(blobs, name).id.decode() == name, f"{key} is partial"
+        else:
+            assert hashlib.sha256(read_all(blobs, key)).hexdigest() == name, f"{key} is partial"
+    record(PARTIAL_BLOBS)
+    return True
+
+
+def revive(server: LiveServer) -> None:
+    """SIGKILL the server process and start a new one on the same database and store, in
+    place (the same LiveServer now points at the new process)."""
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait(10)
+    reborn = start_server(server.backend)
+    server.url, server.proc, server.log_path = reborn.url, reborn.proc, reborn.log_path

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -50,6 +51,9 @@ class Job:
     clients: int = 1  # committers forked at once, each with its own seed
     parent_commit: str | None = None  # pin every commit's base (a stale one is refused)
     start_at: float = 0.0  # unix time the committers wait for, so that they start together
+    endpoint: str = ""  # commit through this server's HTTP API instead of create_commit
+    token: str = ""
+    repo_name: str = ""  # namespace/name, for the HTTP API
 
     def for_client(self, client: int) -> Job:
         return replace(self, seed=f"{self.seed}c{client}", clients=1)
@@ -64,12 +68,12 @@ class Ack:
 
 def content(seed: str, index: int, size: int) -> bytes:
     """Deterministic bytes, different for every (seed, index)."""
-    out = bytearray()
-    block = 0
-    while len(out) < size:
-        out += hashlib.sha256(f"{seed}/{index}/{block}".encode()).digest()
-        block += 1
-    return bytes(out[:size])
+    return random.Random(f"{seed}/{index}").randbytes(size)
+
+
+def dying_key_path(job: Job) -> str:
+    """Where a committer killed inside a blob write notes the key it was writing."""
+    return job.ack_path + ".dying"
 
 
 # --- the committer (runs in the forked child) ----------------------------------------------
@@ -90,11 +94,13 @@ class _Countdown:
 
 class KillingBlobStore:
     """Delegates to a real store and SIGKILLs this process in the middle of the N-th put,
-    after half of the chunks went to the store: the write is interrupted mid-object."""
+    after half of the bytes went to the store: the write is interrupted mid-object. The key
+    is noted first in `dying_path`, for the test to check that no half object shows there."""
 
-    def __init__(self, inner: Any, at: int):
+    def __init__(self, inner: Any, at: int, dying_path: str):
         self.inner = inner
         self.countdown = _Countdown(at)
+        self.dying_path = dying_path
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -102,12 +108,17 @@ class KillingBlobStore:
     def put(self, key: str, chunks: Iterable[bytes], **kwargs: Any) -> Any:
         if not self.countdown.tick():
             return self.inner.put(key, chunks, **kwargs)
+        Path(self.dying_path).write_text(key)
         return self.inner.put(key, _half_then_die(list(chunks)), **kwargs)
 
 
 def _half_then_die(chunks: list[bytes]) -> Iterator[bytes]:
-    data = b"".join(chunks)
-    yield data[: max(1, len(data) // 2)]
+    half = sum(map(len, chunks)) // 2
+    for chunk in chunks:
+        yield chunk
+        half -= len(chunk)
+        if half <= 0:
+            break
     _die()
 
 
@@ -123,7 +134,7 @@ def _store(job: Job) -> tuple[Any, Any]:
     factory = make_sessionmaker(make_engine(settings.database_url))
     blobs: Any = create_blob_store(settings)
     if job.kill_mode == "put":
-        blobs = KillingBlobStore(blobs, job.kill_at)
+        blobs = KillingBlobStore(blobs, job.kill_at, dying_key_path(job))
     elif job.kill_mode in ("before_commit", "after_commit"):
         countdown = _Countdown(job.kill_at)
 
@@ -157,33 +168,56 @@ def _upload_lfs(factory: Any, blobs: Any, repo_id: int, data: bytes) -> str:
     return oid
 
 
-def _operations(
-    job: Job, index: int, factory: Any, blobs: Any
-) -> tuple[list[Any], dict[str, bytes]]:
-    """The index-th commit of a job: a new log file, a rewritten state file, a scratch file
-    added or deleted, and every lfs_every-th time a large file; with the content of each file
-    the commit leaves."""
-    from app.repos.commits import AddFile, AddLfsFile, DeletePath
+@dataclass
+class Change:
+    """One commit of a job, independent of how it is sent: files to write (large ones under
+    `weights/`, which the default `.gitattributes` stores with LFS) and a path to delete."""
 
+    files: dict[str, bytes]
+    scratch: str  # added when even, deleted when odd
+    delete_scratch: bool
+
+    def digests(self) -> dict[str, str]:
+        return {path: hashlib.sha256(data).hexdigest() for path, data in self.files.items()}
+
+
+def change(job: Job, index: int) -> Change:
+    """The index-th commit of a job: a new log file, a rewritten state file, a scratch file
+    added or deleted, and every lfs_every-th time a large file."""
     files = {
         f"log/{job.seed}-{index}.txt": content(job.seed, index, 64 + index),
         "state.txt": f"{job.seed} {index}\n".encode(),
     }
-    ops: list[Any] = [AddFile(path, data) for path, data in files.items()]
-    if index % 2:
-        ops.append(DeletePath(f"scratch/{job.seed}-{index - 1}.txt"))
-    else:
-        ops.append(AddFile(f"scratch/{job.seed}-{index}.txt", b"scratch"))
     if job.lfs_every and index % job.lfs_every == job.lfs_every - 1:
-        data = content(job.lfs_seed or job.seed, -index, job.lfs_size)
-        oid = _upload_lfs(factory, blobs, job.repo_id, data)
-        path = f"weights/{job.seed}-{index}.bin"
-        ops.append(AddLfsFile(path, oid, len(data)))
-        files[path] = data
-    return ops, files
+        files[f"weights/{job.seed}-{index}.bin"] = content(
+            job.lfs_seed or job.seed, -index, job.lfs_size
+        )
+    scratch_index = index - 1 if index % 2 else index
+    return Change(files, f"scratch/{job.seed}-{scratch_index}.txt", bool(index % 2))
+
+
+def _direct_operations(job: Job, step: Change, factory: Any, blobs: Any) -> list[Any]:
+    from app.repos.commits import AddFile, AddLfsFile, DeletePath
+
+    ops: list[Any] = []
+    for path, data in step.files.items():
+        if path.startswith("weights/"):
+            ops.append(AddLfsFile(path, _upload_lfs(factory, blobs, job.repo_id, data), len(data)))
+        else:
+            ops.append(AddFile(path, data))
+    ops.append(DeletePath(step.scratch) if step.delete_scratch else AddFile(step.scratch, b"x"))
+    return ops
+
+
+def _ack(acks: IO[str], ack: Ack) -> None:
+    acks.write(json.dumps(asdict(ack)) + "\n")
 
 
 def run_job(job: Job) -> None:
+    """Commit through `create_commit` itself, or through the HTTP API when job.endpoint."""
+    if job.endpoint:
+        run_http_job(job)
+        return
     from app.errors import PreconditionFailed
     from app.repos.commits import Author, create_commit
     from app.repos.manage import update_card
@@ -193,7 +227,8 @@ def run_job(job: Job) -> None:
     time.sleep(max(0.0, job.start_at - time.time()))
     with open(job.ack_path, "a", buffering=1) as acks:
         for index in range(job.commits):
-            ops, files = _operations(job, index, factory, blobs)
+            step = change(job, index)
+            ops = _direct_operations(job, step, factory, blobs)
             try:
                 result = create_commit(
                     factory,
@@ -207,15 +242,49 @@ def run_job(job: Job) -> None:
                     after_commit=update_card,
                 )
             except PreconditionFailed:
-                acks.write(json.dumps(asdict(Ack("", refused=True))) + "\n")
+                _ack(acks, Ack("", refused=True))
                 return
-            ack = Ack(result.sha, {p: hashlib.sha256(d).hexdigest() for p, d in files.items()})
-            acks.write(json.dumps(asdict(ack)) + "\n")
+            _ack(acks, Ack(result.sha, step.digests()))
+
+
+def run_http_job(job: Job) -> None:
+    """The same commits through huggingface_hub against a live server (preupload, LFS batch
+    and upload, NDJSON commit): a commit is acknowledged when create_commit returns."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi(endpoint=job.endpoint, token=job.token)
+    time.sleep(max(0.0, job.start_at - time.time()))
+    with open(job.ack_path, "a", buffering=1) as acks:
+        for index in range(job.commits):
+            step = change(job, index)
+            ops: list[Any] = [CommitOperationAdd(p, d) for p, d in step.files.items()]
+            scratch = (
+                CommitOperationDelete(step.scratch)
+                if step.delete_scratch
+                else CommitOperationAdd(step.scratch, b"x")
+            )
+            try:
+                info = api.create_commit(
+                    job.repo_name,
+                    [*ops, scratch],
+                    commit_message=f"commit {job.seed} {index}",
+                    revision=job.branch,
+                    parent_commit=job.parent_commit,
+                )
+            except HfHubHTTPError as exc:
+                if exc.response is not None and exc.response.status_code == 412:
+                    _ack(acks, Ack("", refused=True))
+                    return
+                raise
+            _ack(acks, Ack(info.oid, step.digests()))
 
 
 def zygote(stdin: IO[str], stdout: IO[str]) -> None:
     """Fork the committers of each job line; report their pids, then how they ended."""
     # Imported once here, shared by every fork.
+    import huggingface_hub  # noqa: F401
+
     import app.repos.commits
     import app.repos.manage  # noqa: F401
 

@@ -15,27 +15,24 @@ import os
 import random
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.live import Backend, LiveServer, start_server
-from tests.reliability.checks import Branch, new_branch, verify_branch
+from tests.live import LiveServer
+from tests.reliability.checks import (
+    Branch,
+    check_interrupted_write,
+    new_branch,
+    revive,
+    verify_branch,
+)
 from tests.reliability.crashkit import KILL_MODES, Job, Zygote, read_acks
 from tests.reliability.figures import ACKED, CRASHES, record
 
-FAST_CRASHES = 16  # run by default: each kill mode four times
+FAST_CRASHES = 12  # run by default: each kill mode three times
 FULL_CRASHES = 64  # the issue's "at least 50", marked slow
-
-
-@pytest.fixture(scope="module")
-def crash_server(backend: Backend) -> Iterator[LiveServer]:
-    """A server of this module's own: the test SIGKILLs it, which the shared one must not be."""
-    live = start_server(backend)
-    yield live
-    live.stop()
 
 
 def job_for(branch: Branch, iteration: int, rng: random.Random, ack_path: Path) -> Job:
@@ -64,34 +61,24 @@ def crash_once(zygote: Zygote, job: Job, rng: random.Random) -> bool:
     return ended["signal"] == signal.SIGKILL
 
 
-def restart(server: LiveServer) -> LiveServer:
-    """SIGKILL the server and start a new one on the same database and store."""
-    server.proc.send_signal(signal.SIGKILL)
-    server.proc.wait(10)
-    return start_server(server.backend)
-
-
 def run_crashes(server: LiveServer, zygote: Zygote, count: int, tmp_path: Path) -> None:
     branch = new_branch(server)
     rng = random.Random(f"crash-{count}-{branch.repo.id}")
     crashes = 0
     for iteration in range(count):
         ack_path = tmp_path / f"acks-{iteration}.jsonl"
-        crashes += crash_once(zygote, job_for(branch, iteration, rng, ack_path), rng)
+        job = job_for(branch, iteration, rng, ack_path)
+        crashes += crash_once(zygote, job, rng)
+        check_interrupted_write(server, job)
         verify_branch(branch, read_acks(ack_path))
     assert crashes >= count * 3 // 4, f"only {crashes} of {count} committers were killed"
     checked = server.cli("fsck")
     assert checked.returncode == 0 and ": ok" in checked.stdout, checked.stdout + checked.stderr
     record(CRASHES, crashes)
     record(ACKED, len(branch.acked))
-    reborn = restart(server)
-    try:
-        info = httpx.get(f"{reborn.url}/api/models/{branch.repo.repo_id}", timeout=30).json()
-        assert info["sha"] == branch.head
-        server.url, server.proc = reborn.url, reborn.proc
-    except BaseException:
-        reborn.stop()
-        raise
+    revive(server)
+    info = httpx.get(f"{server.url}/api/models/{branch.repo.repo_id}", timeout=30).json()
+    assert info["sha"] == branch.head
     record(CRASHES)
 
 
