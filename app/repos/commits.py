@@ -185,9 +185,16 @@ class CommitBuilder:
             size=size,
             lfs_oid=lfs[0] if lfs else None,
             lfs_pointer_size=len(blob.data) if lfs else None,
+            xet_hash=self._xet_hash(lfs[0]) if lfs else None,
         )
         if path == "README.md":
             self.plan.readme = blob.data if lfs is None else None
+
+    def _xet_hash(self, lfs_oid: str) -> str | None:
+        """The Xet file of an LFS object, listed as `xetHash` so Xet clients can skip a HEAD."""
+        if self.session is None:
+            return None
+        return self.session.scalar(select(LfsObject.xet_hash).where(LfsObject.oid == lfs_oid))
 
     def delete(self, path: str, *, folder: bool) -> None:
         *folders, name = validate_path(path.rstrip("/")).split("/")
