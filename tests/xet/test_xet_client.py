@@ -60,6 +60,9 @@ def test_upload_file_then_download_through_xet_and_plain(
     assert len(head.headers["x-xet-hash"]) == 64
     assert 'rel="xet-auth"' in head.headers["link"]
 
+    (listed,) = api.get_paths_info(repo, ["model.safetensors"])
+    assert listed.xet_hash == head.headers["x-xet-hash"]  # lets the client skip the HEAD
+
     path = hf_hub_download(repo, "model.safetensors", endpoint=server.url, token=user[1])
     assert Path(path).read_bytes() == data
     # Plain clients (curl, git-lfs): the bytes, whole and by range, reconstructed by the server.
