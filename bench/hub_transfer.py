@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import psutil
 from huggingface_hub import HfApi, constants, hf_hub_download
 
@@ -131,6 +132,24 @@ def raw_put(live: LiveServer, path: Path, sha: str) -> float:
     return best_of(put)
 
 
+def curl_put(live: LiveServer, api: HfApi, repo: str, root: Path, size: int) -> float:
+    """The server side of (b) alone: `curl -T` of other bytes of the same size to the signed
+    URL of a batch answer (upload_file also hashes the whole file client-side first)."""
+    other = root / "other.bin"
+    sha = write_random(other, size)
+    batch = httpx.post(
+        f"{live.url}/{repo}.git/info/lfs/objects/batch",
+        json={"operation": "upload", "objects": [{"oid": sha, "size": size}]},
+        headers={"authorization": f"Bearer {api.token}"},
+    )
+    href = batch.json()["objects"][0]["actions"]["upload"]["href"]
+    seconds = best_of(
+        lambda: subprocess.run(["curl", "-sSf", "-T", str(other), href], check=True), 1
+    )
+    other.unlink()
+    return seconds
+
+
 def bench_store(store: str, root: Path, size: int, s3_endpoint: str | None) -> dict[str, float]:
     env = {}
     if store == "s3":
@@ -165,6 +184,7 @@ def _measure(live: LiveServer, root: Path, size: int, store: str) -> dict[str, f
     with watch.watching():
         out["upload"] = best_of(upload, 1)  # a second upload would be a no-op commit
     out["upload_rss"] = watch.growth_mb
+    out["curl_put"] = curl_put(live, api, repo, root, size)
 
     url = f"{live.url}/{repo}/resolve/main/weights.bin"
     target = root / "download.bin"
@@ -206,6 +226,8 @@ def report(store: str, size: int, t: dict[str, float]) -> None:
     print(f"(b) upload_file (LFS, verified)        {rate('upload')}")
     print(f"    raw store put (verified)           {rate('raw_put')}")
     print(f"    ratio upload/raw put:  {t['raw_put'] / t['upload']:.2f}x (goal >= 0.5x)")
+    print(f"    curl -T to the signed upload URL   {rate('curl_put')}")
+    print(f"    ratio server-side PUT/raw put: {t['raw_put'] / t['curl_put']:.2f}x")
     print(
         f"(d) server RSS growth: upload {t['upload_rss']:.1f} MB, "
         f"downloads {t['download_rss']:.1f} MB (goal < 100 MB)"

@@ -23,19 +23,22 @@ from pathspec import GitIgnoreSpec
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.auth.permissions import require_write
 from app.blobs import BlobStore
 from app.blobs.base import MiB
 from app.db.engine import write_transaction
+from app.db.upsert import insert_ignore
 from app.deps import BlobsDep, PrincipalDep, SessionDep
 from app.errors import BadRequest, PayloadTooLarge
 from app.hub.listing import Listed, lookup_paths
 from app.hub.read import api_target
 from app.hub.write import FactoryDep, api_route, repo_url
 from app.lfs.schemas import OID_RE
+from app.lfs.service import linked_sizes
 from app.repos import manage
 from app.repos.commits import AddFile, AddLfsFile, Author, DeletePath, Operation, create_commit
 from app.repos.gitobjects import load_object
-from app.repos.models import Repo
+from app.repos.models import Repo, RepoLfsObject
 from app.repos.service import get_commit, get_repo, resolve_revision
 
 router = APIRouter(tags=["hub"])
@@ -300,3 +303,45 @@ def commit(
     )
     url = f"{repo_url(request, repo.type, repo.repo_id)}/commit/{result.sha}"
     return JSONResponse({"commitUrl": url, "commitOid": result.sha, "pullRequestUrl": pr_url})
+
+
+# --- cross-repo copies of large files (§7.2) ----------------------------------------------
+
+
+class DuplicateTarget(BaseModel):
+    type: str | None = None
+    name: str
+
+
+class DuplicateFile(BaseModel):
+    sha256: str
+    xetHash: str | None = None
+    filename: str | None = None
+
+
+class DuplicateBody(BaseModel):
+    target: DuplicateTarget
+    files: list[DuplicateFile] = Field(max_length=PREUPLOAD_MAX_FILES)
+
+
+@api_route(router, "/{namespace}/{name}/lfs-files/duplicate", ("POST",))
+def duplicate_lfs_files(
+    request: Request, body: DuplicateBody, principal: PrincipalDep, factory: FactoryDep
+) -> Response:
+    """Give the target repo the source repo's objects, so that a commit there may name them
+    (`CommitOperationCopy` from another repo). Reading the source is the proof of access."""
+    source_path = api_target(request, 5)
+    oids = list(dict.fromkeys(f.sha256 for f in body.files))
+    with write_transaction(factory) as session:
+        source = get_repo(session, principal, source_path.repo_type, source_path.repo_id)
+        target = get_repo(session, principal, body.target.type or "model", body.target.name)
+        require_write(session, principal, target.namespace)
+        found = linked_sizes(session, source.id, oids)
+        rows = [{"repo_id": target.id, "oid": oid} for oid in found]
+        insert_ignore(session, RepoLfsObject, rows, ["repo_id", "oid"])
+    failed = [
+        {"sha256": oid, "error": f"{oid} is not a large file of {source.repo_id}"}
+        for oid in oids
+        if oid not in found
+    ]
+    return JSONResponse({"failed": failed})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -266,3 +267,39 @@ def test_too_large_commit_body_is_refused(small_server: LiveServer) -> None:
         )
     assert caught.value.response.status_code == 413
     assert target.api.model_info(target.repo_id).sha == before
+
+
+def test_duplicate_links_objects_of_a_readable_source_repo_only(
+    server: LiveServer,
+) -> None:
+    source = new_repo(server)
+    data = b"\x00shared weights" * 64
+    source.api.upload_file(
+        path_or_fileobj=io.BytesIO(data), path_in_repo="s.bin", repo_id=source.repo_id
+    )
+    target = new_repo(server)
+    url = f"{server.url}/api/models/{source.repo_id}/lfs-files/duplicate"
+    missing = "b" * 64
+    body = {
+        "target": {"type": "model", "name": target.repo_id},
+        "files": [{"sha256": obj(data)["oid"], "filename": "s.bin"}, {"sha256": missing}],
+    }
+    # The target's owner cannot read a private source: nothing is linked.
+    source.api.update_repo_settings(source.repo_id, private=True)
+    hidden = httpx.post(url, json=body, headers=target.auth)
+    assert hidden.status_code == 404 and hidden.headers["x-error-code"] == "RepoNotFound"
+    source.api.update_repo_settings(source.repo_id, private=False)
+    answer = httpx.post(url, json=body, headers=target.auth)
+    assert answer.status_code == 200
+    assert [f["sha256"] for f in answer.json()["failed"]] == [missing]
+    copy = {"path": "copied.bin", "algo": "sha256", "oid": obj(data)["oid"]}  # no size
+    lines = '{"key":"header","value":{"summary":"copy"}}\n' + json.dumps(
+        {"key": "lfsFile", "value": copy}
+    )
+    done = httpx.post(
+        f"{server.url}/api/models/{target.repo_id}/commit/main",
+        content=lines,
+        headers={**target.auth, "content-type": "application/x-ndjson"},
+    )
+    assert done.status_code == 200, done.text
+    assert "copied.bin" in target.files()
