@@ -27,6 +27,7 @@ FEATURE_TOP_LEVEL = {"normalize", "prompt_name", "truncate", "truncation_directi
 
 @dataclass(frozen=True)
 class HfRequest:
+    task: str
     item: Item
     wait_for_model: bool
     stream: bool = False
@@ -43,11 +44,16 @@ def parse_body(task: str, raw: bytes) -> HfRequest:
     if task in ("feature-extraction", "sentence-similarity"):
         # feature-extraction sends its parameters at the top level of the body.
         params = {**params, **{k: body[k] for k in FEATURE_TOP_LEVEL if k in body}}
+    if task == "feature-extraction" and isinstance(body["inputs"], dict):
+        # InferenceClient.sentence_similarity posts to the model URL itself, not to
+        # /pipeline/sentence-similarity, so the inputs' shape names the task.
+        task = "sentence-similarity"
     options = body.get("options") or {}
     if not isinstance(options, dict):
         raise InputError('"options" must be a JSON object')
     inputs = check_inputs(task, body["inputs"], params)
     return HfRequest(
+        task=task,
         item=Item(inputs, check_params(task, params)),
         wait_for_model=bool(options.get("wait_for_model", True)),
         stream=bool(body.get("stream")),

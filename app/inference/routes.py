@@ -42,10 +42,12 @@ async def run_task(
         parsed = parse_body(spec.task, await request.body())
         if parsed.stream and spec.task == "text-generation":
             return await _stream_tgi(inference, spec, parsed.item, parsed.wait_for_model)
-        value = await inference.pool.infer(spec, spec.task, parsed.item, wait=parsed.wait_for_model)
+        value = await inference.pool.infer(
+            spec, parsed.task, parsed.item, wait=parsed.wait_for_model
+        )
     except ModelLoading as exc:
         return loading_response(exc)
-    return JSONResponse(_shape(spec.task, parsed.item, value), headers=_model_headers(spec))
+    return JSONResponse(_shape(parsed.task, parsed.item, value), headers=_model_headers(spec))
 
 
 def _model_headers(spec: ModelSpec) -> dict[str, str]:

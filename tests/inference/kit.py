@@ -8,11 +8,53 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-WORDS = (
-    "the a cat dog sat on mat paris is in france who lives john berlin what where capital "
-    "city of and red blue happy sad good bad movie was great terrible hello world i you "
-    "love hate it this that runs fast slow big small"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "cat",
+    "dog",
+    "sat",
+    "on",
+    "mat",
+    "paris",
+    "is",
+    "in",
+    "france",
+    "who",
+    "lives",
+    "john",
+    "berlin",
+    "what",
+    "where",
+    "capital",
+    "city",
+    "of",
+    "and",
+    "red",
+    "blue",
+    "happy",
+    "sad",
+    "good",
+    "bad",
+    "movie",
+    "was",
+    "great",
+    "terrible",
+    "hello",
+    "world",
+    "i",
+    "you",
+    "love",
+    "hate",
+    "it",
+    "this",
+    "that",
+    "runs",
+    "fast",
+    "slow",
+    "big",
+    "small",
+]
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 CHAT_TEMPLATE = (
     "{% for m in messages %}{{ m['role'] }} {{ m['content'] }} {% endfor %}"
@@ -25,12 +67,11 @@ LABELS = {
 }
 
 
-def tokenizer(folder: Path, *, chat: bool = False) -> Any:
-    from transformers import BertTokenizerFast
+def tokenizer(*, chat: bool = False) -> Any:
+    from transformers import BertTokenizer
 
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(SPECIALS + WORDS) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(vocab), model_max_length=64)
+    vocab = {word: index for index, word in enumerate(SPECIALS + WORDS)}
+    tok = BertTokenizer(vocab=vocab, model_max_length=64)
     if chat:
         tok.chat_template = CHAT_TEMPLATE
         tok.eos_token = "[SEP]"
@@ -97,7 +138,7 @@ def model_files(task: str) -> tuple[dict[str, bytes], dict[str, bytes]]:
     """(regular files, LFS files) of a tiny model repo for task, README included."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        tokenizer(folder, chat=task == "text-generation").save_pretrained(folder)
+        tokenizer(chat=task == "text-generation").save_pretrained(folder)
         build(task).save_pretrained(folder)
         files, lfs = read_folder(folder)
     files["README.md"] = card(task)
