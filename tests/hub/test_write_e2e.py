@@ -183,6 +183,23 @@ def test_create_pr_commits_to_a_pr_ref(owner: Owner, hf_home: Path) -> None:
     assert [p.ref for p in refs.pull_requests or []] == ["refs/pr/1"]
 
 
+def test_upload_folder_with_create_pr_opens_pr_refs(
+    owner: Owner, tmp_path: Path, hf_home: Path
+) -> None:
+    repo_id = new_repo(owner)
+    folder = tmp_path / "pr"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    (folder / "w.bin").write_bytes(big_bytes(200_000, seed=5))
+    info = owner.api.upload_folder(folder_path=folder, repo_id=repo_id, create_pr=True)
+    assert info.pr_revision == "refs/pr/1"
+    files = owner.api.list_repo_files(repo_id, revision="refs/pr/1")
+    assert {"a.txt", "w.bin"} <= set(files)
+    assert "a.txt" not in owner.api.list_repo_files(repo_id)
+    details = owner.api.get_discussion_details(repo_id, 1)
+    assert details.is_pull_request and details.git_reference == "refs/pr/1"
+
+
 def test_readme_commit_updates_the_card_metadata(owner: Owner) -> None:
     repo_id = new_repo(owner)
     card = b"---\nlicense: apache-2.0\npipeline_tag: fill-mask\ntags:\n- e2e\n---\n# Card\n"
