@@ -9,7 +9,6 @@ standard ones.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Iterator
 
@@ -27,6 +26,7 @@ from app.repos.service import get_repo, resolve_revision
 from app.xet import hashing, tokens
 from app.xet.cas import load_xorbs, register_shard, store_xorb
 from app.xet.models import XetDedupChunk
+from app.xet.progress import settle_or_stream
 from app.xet.reconstruction import (
     load_recipe,
     merged_ranges,
@@ -132,26 +132,31 @@ async def upload_xorb(
     return {"was_inserted": inserted}
 
 
-async def _register(request: Request, settings: SettingsDep, blobs: BlobsDep) -> int:
+@router.post(CAS_PREFIX + "/v1/shards", tags=["xet"])
+async def upload_shard(request: Request, settings: SettingsDep, blobs: BlobsDep) -> dict[str, int]:
     token = tokens.token_from_request(settings, request, "write")
     body = await _read_body(request, MAX_SHARD_BODY)
     factory = request.app.state.sessionmaker
-    return await run_in_threadpool(register_shard, factory, blobs, token.repo_id, body)
-
-
-@router.post(CAS_PREFIX + "/v1/shards", tags=["xet"])
-async def upload_shard(request: Request, settings: SettingsDep, blobs: BlobsDep) -> dict[str, int]:
-    return {"result": await _register(request, settings, blobs)}
+    result = await run_in_threadpool(register_shard, factory, blobs, token.repo_id, body)
+    return {"result": result}
 
 
 @router.post(CAS_PREFIX + "/v2/shards", tags=["xet"])
 async def upload_shard_v2(request: Request, settings: SettingsDep, blobs: BlobsDep) -> Response:
-    """V2 answers NDJSON progress frames ending in `{"type":"result"}`; verification happens
-    before the answer starts, so a refused shard is still a plain 400."""
-    result = await _register(request, settings, blobs)
-    frames = [{"type": "result", "result": result}]
-    body = "".join(json.dumps(f) + "\n" for f in frames)
-    return Response(body, media_type="application/x-ndjson")
+    """V2 answers NDJSON frames ending in `{"type":"result"}`, with keep-alive frames while a
+    long verification runs (progress.py)."""
+    token = tokens.token_from_request(settings, request, "write")
+    body = await _read_body(request, MAX_SHARD_BODY)
+    factory = request.app.state.sessionmaker
+
+    async def work() -> int:
+        return await run_in_threadpool(register_shard, factory, blobs, token.repo_id, body)
+
+    answer = await settle_or_stream(work)
+    media = "application/x-ndjson"
+    if isinstance(answer, str):
+        return Response(answer, media_type=media)
+    return StreamingResponse(answer, media_type=media)
 
 
 @router.post(CAS_PREFIX + "/v1/telemetry", tags=["xet"])
