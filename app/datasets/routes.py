@@ -12,10 +12,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.datasets import views
 from app.datasets.service import RevisionIndex, Viewer
-from app.deps import BlobsDep, PrincipalDep, SessionDep, SettingsDep
+from app.deps import BlobsDep, PrincipalDep, SessionDep, SettingsDep, get_sessionmaker
 
 PREFIX = "/api/datasets-server"
 MAX_PAGE_ROWS = 100  # the Hub's limit for `length`
@@ -35,6 +36,7 @@ def get_viewer(request: Request, settings: SettingsDep, blobs: BlobsDep) -> View
 
 
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]
+FactoryDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
 Dataset = Annotated[str, Query(min_length=3, max_length=200, pattern=r"^[^/]+/[^/]+$")]
 Revision = Annotated[str | None, Query(max_length=200)]
 Config = Annotated[str | None, Query(max_length=200)]
@@ -74,8 +76,10 @@ def is_valid(index: IndexDep) -> JSONResponse:
 
 
 @router.get("/splits")
-def splits(viewer: ViewerDep, index: IndexDep) -> JSONResponse:
-    return answer(index, views.splits(viewer, index))
+def splits(viewer: ViewerDep, index: IndexDep, factory: FactoryDep) -> JSONResponse:
+    body = views.splits(viewer, index)
+    viewer.schedule_export(factory, index)
+    return answer(index, body)
 
 
 @router.get("/first-rows")
@@ -140,9 +144,11 @@ def info(viewer: ViewerDep, index: IndexDep, url: BaseUrl, config: Config = None
 
 @router.get("/parquet")
 def parquet(
-    viewer: ViewerDep, index: IndexDep, url: BaseUrl, config: Config = None
+    viewer: ViewerDep, index: IndexDep, url: BaseUrl, factory: FactoryDep, config: Config = None
 ) -> JSONResponse:
-    return answer(index, views.parquet_files(viewer, index, url, config))
+    body = views.parquet_files(viewer, index, url, config)
+    viewer.schedule_export(factory, index)
+    return answer(index, body)
 
 
 @router.get("/parquet-file")

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.permissions import Principal
 from app.blobs import BlobStore
@@ -31,6 +31,14 @@ from app.datasets.engine import (
     ParquetPart,
     Part,
     SplitTable,
+)
+from app.datasets.export import (
+    ExportFile,
+    commit_export,
+    export_paths,
+    is_exported,
+    store_bytes,
+    store_conversion,
 )
 from app.datasets.folders import folder_table
 from app.datasets.layout import (
@@ -88,6 +96,7 @@ class Viewer:
         self.converter = Converter(self.root / "parquet")
         self.footers = FooterCache()
         self.indexes: OrderedDict[str, RevisionIndex] = OrderedDict()
+        self.exports: set[str] = set()  # source commits whose export was queued
         self.lock = threading.Lock()
 
     # -- revisions -----------------------------------------------------------------------
@@ -97,7 +106,8 @@ class Viewer:
     ) -> Revision:
         repo = get_repo(session, principal, "dataset", dataset)
         sha = resolve_revision(session, repo, revision)
-        return Revision(dataset, repo.id, sha, get_commit(session, sha).tree_sha)
+        head = sha == resolve_revision(session, repo, None)
+        return Revision(dataset, repo.id, sha, get_commit(session, sha).tree_sha, head)
 
     def index(self, session: Session, revision: Revision) -> RevisionIndex:
         """File list and layout of a revision; immutable, so cached by commit."""
@@ -196,6 +206,49 @@ class Viewer:
         if job is None:
             raise NotFound(f"{path} is not converted")
         return self.converter.wait(job)
+
+    # -- parquet export ------------------------------------------------------------------
+
+    def schedule_export(self, factory: sessionmaker[Session], index: RevisionIndex) -> None:
+        """Queue the refs/convert/parquet export of the default branch's head, once. It runs
+        on the conversion thread after the conversions queued before it."""
+        revision = index.revision
+        if not revision.is_default_head or not export_paths(index.layout):
+            return
+        with self.lock:
+            if revision.commit_sha in self.exports:
+                return
+            self.exports.add(revision.commit_sha)
+        for _folder, paths in export_paths(index.layout):
+            for path in paths:
+                job = self.job(index.files[path])
+                if job is not None:
+                    self.converter.submit(job)
+        self.converter.executor.submit(self._export, factory, index)
+
+    def _export(self, factory: sessionmaker[Session], index: RevisionIndex) -> str | None:
+        revision = index.revision
+        with factory() as session:
+            if is_exported(session, revision.repo_id, revision.commit_sha):
+                return None
+        files = []
+        for folder, paths in export_paths(index.layout):
+            for n, path in enumerate(paths):
+                stored = self._exported_object(index.files[path])
+                if stored is None:
+                    return None  # a conversion failed: the export waits for a fixed commit
+                files.append(ExportFile(f"{folder}/{n:04d}.parquet", *stored))
+        return commit_export(factory, self.blobs, revision.repo_id, revision.commit_sha, files)
+
+    def _exported_object(self, entry: FileEntry) -> tuple[str, int] | None:
+        """(LFS oid, size) of a file's parquet form: its own object, or its conversion's."""
+        job = self.job(entry)
+        if job is None and entry.lfs_oid is not None:
+            return entry.lfs_oid, entry.size
+        if job is None:
+            return store_bytes(self.blobs, read_small(self.blobs, entry))
+        status = self.converter.status(job.key)
+        return store_conversion(self.blobs, status.path) if status.path else None
 
     def close(self) -> None:
         self.converter.close()

@@ -35,6 +35,7 @@ class Revision:
     repo_id: int
     commit_sha: str
     tree_sha: str
+    is_default_head: bool = False  # the head of `main`: the revision the parquet export follows
 
 
 class RangedReader(io.RawIOBase):

@@ -3,12 +3,18 @@ of each format, privacy, and bad input (malformed files, injection attempts, hug
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from dulwich.objects import Blob
+from huggingface_hub import HfApi
+from huggingface_hub.errors import RevisionNotFoundError
 
 from tests.datasets.kit import (
     ViewerClient,
@@ -36,6 +42,7 @@ configs:
   data_files: fr/*.jsonl
 ---
 """
+EXPORT = "refs/convert/parquet"
 RED, BLUE = png_bytes((255, 0, 0)), png_bytes((0, 0, 255))
 
 
@@ -303,3 +310,49 @@ def test_unknown_dataset_is_repo_not_found(fx: Fixture) -> None:
 
 def auth(fx: Fixture) -> dict[str, str]:
     return {"Authorization": f"Bearer {fx.owner.token}"}
+
+
+def wait_for_export(api: HfApi, repo: str, timeout: float = 60) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return sorted(api.list_repo_files(repo, repo_type="dataset", revision=EXPORT))
+        except RevisionNotFoundError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_conversions_are_exported_as_the_refs_convert_parquet_revision(
+    fx: Fixture, tmp_path: Path
+) -> None:
+    repo, api = fx.ids["csv"], fx.owner.api
+    fx.client.json("splits", dataset=repo)
+    assert wait_for_export(api, repo) == ["default/test/0000.parquet", "default/train/0000.parquet"]
+    local = api.hf_hub_download(
+        repo,
+        "default/train/0000.parquet",
+        repo_type="dataset",
+        revision=EXPORT,
+        cache_dir=tmp_path,
+    )
+    assert pq.read_table(local).to_pylist() == CSV_TRAIN
+    # Parquet files of the repo are exported as they are: the same LFS objects, no copy.
+    fx.client.json("splits", dataset=fx.ids["parquet"])
+    wait_for_export(api, fx.ids["parquet"])
+    exported = api.list_repo_tree(
+        fx.ids["parquet"], "default/train", repo_type="dataset", revision=EXPORT
+    )
+    original = api.list_repo_tree(fx.ids["parquet"], "data", repo_type="dataset")
+    train = {f.path: f for f in original if "train" in f.path}
+    assert [f.lfs.sha256 for f in exported] == [train[p].lfs.sha256 for p in sorted(train)]
+
+
+def test_a_conversion_is_made_once_per_content(fx: Fixture, server: LiveServer) -> None:
+    rows = people(7, offset=70)
+    first = dataset(fx.owner, "same-a", {"train.csv": csv_bytes(rows)})
+    second = dataset(fx.owner, "same-b", {"data/train.csv": csv_bytes(rows), "x.md": b"x"})
+    assert fx.client.rows(dataset=first) == fx.client.rows(dataset=second) == rows
+    cache = server.backend.data_dir / "datasets-cache" / "parquet"
+    blob = Blob.from_string(csv_bytes(rows)).id.decode()
+    assert [p.name for p in cache.glob(f"*{blob}*")] == [f"csv-{blob}.parquet"]
