@@ -36,11 +36,11 @@ def from_hex(text: str) -> bytes:
     return b"".join(raw[i : i + 8][::-1] for i in range(0, HASH_LEN, 8))
 
 
-def keyed(key: bytes, data: bytes) -> bytes:
+def keyed(key: bytes, data: bytes | memoryview) -> bytes:
     return blake3(data, key=key).digest()
 
 
-def chunk_hash(data: bytes) -> bytes:
+def chunk_hash(data: bytes | memoryview) -> bytes:
     return keyed(DATA_KEY, data)
 
 

@@ -31,3 +31,12 @@ def open_xet_stream(
 ) -> Iterator[bytes]:
     """Plain bytes of a Xet file for clients that do not speak Xet (git-lfs, curl, browsers)."""
     return stream_file(blobs, xet_hash, start, length)
+
+
+def xet_only_object(session: Session, blobs: BlobStore, oid: str) -> str | None:
+    """The Xet file of an LFS object that has no `lfs/<oid>` blob (it came only through Xet),
+    else None: the LFS download route then streams `open_xet_stream` instead of the blob."""
+    xet_hash = xet_hash_of(session, oid)
+    if xet_hash is None or blobs.size(f"lfs/{oid}") is not None:
+        return None
+    return xet_hash

@@ -74,7 +74,7 @@ def byte_ungroup4(grouped: bytes) -> bytes:
     return out.tobytes()
 
 
-def decode_payload(scheme: int, payload: bytes, raw_len: int) -> bytes:
+def decode_payload(scheme: int, payload: bytes | memoryview, raw_len: int) -> bytes | memoryview:
     """Decompress one chunk; InvalidXorb for an unknown scheme or a wrong decoded length."""
     try:
         if scheme == SCHEME_NONE:
@@ -150,9 +150,7 @@ def parse_xorb(body: bytes, expected_hash: bytes) -> Xorb:
     while offset < end:
         compressed_len, scheme, raw_len = read_header(view, offset)
         payload_start = offset + HEADER_LEN
-        data = decode_payload(
-            scheme, bytes(view[payload_start : payload_start + compressed_len]), raw_len
-        )
+        data = decode_payload(scheme, view[payload_start : payload_start + compressed_len], raw_len)
         chunk_end = payload_start + compressed_len
         chunks.append(ChunkRef(hashing.chunk_hash(data), raw_len, offset, chunk_end))
         offset = chunk_end
@@ -182,5 +180,6 @@ def decode_chunks(data: bytes) -> Iterable[bytes]:
     while offset < len(data):
         compressed_len, scheme, raw_len = read_header(data, offset)
         start = offset + HEADER_LEN
-        yield decode_payload(scheme, data[start : start + compressed_len], raw_len)
+        raw = decode_payload(scheme, data[start : start + compressed_len], raw_len)
+        yield raw if isinstance(raw, bytes) else bytes(raw)
         offset = start + compressed_len
