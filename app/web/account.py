@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import secrets
 from typing import Any
 
+from argon2 import PasswordHasher
 from fastapi import APIRouter, Response
 from sqlalchemy.orm import Session
 
@@ -53,8 +56,15 @@ def _check_password(db: Session, name: str, password: str) -> User | None:
     try:
         user = get_user(db, name)
     except NotFound:
+        # As slow as a real check, so the answer's timing does not tell which names exist.
+        verify_password(User(name=name, password_hash=_decoy_hash()), password)
         return None
     return user if verify_password(user, password) else None
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    return PasswordHasher().hash(secrets.token_urlsafe(16))
 
 
 @router.post("/logout")

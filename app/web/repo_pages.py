@@ -93,6 +93,18 @@ def _revision(page: Page, target: Target) -> service.Revision:
     )
 
 
+def render_repo_page(
+    page: Page, template: str, rev: service.Revision, tab: str, **context: Any
+) -> Response:
+    """A page with the repo header: its tabs show Settings to those who may write."""
+    can_write = page.session.user is not None and write_access(page, rev.repo)
+    return page.render(template, rev=rev, repo=rev.repo, tab=tab, can_write=can_write, **context)
+
+
+def write_access(page: Page, repo: Repo) -> bool:
+    return can_write(page.db, page.principal, repo.namespace)
+
+
 def get_renderer(request: Request) -> CardRenderer:
     renderer: CardRenderer | None = getattr(request.app.state, "card_renderer", None)
     if renderer is None:
@@ -107,17 +119,16 @@ def get_renderer(request: Request) -> CardRenderer:
 def card_page(page: PageDep, blobs: BlobsDep, cache: CacheDep) -> Response:
     rev = _revision(page, target_of(page.request))
     readme = service.readme_html(page.db, blobs, cache, get_renderer(page.request), rev)
-    return page.render(
+    return render_repo_page(
+        page,
         "card.html",
-        rev=rev,
-        repo=rev.repo,
-        tab="card",
+        rev,
+        "card",
         readme=readme,
         summary=service.summary(page.db, cache, rev.tree),
         meta=card_facts(rev.repo),
         snippets=snippets(rev.repo, base_url(page.request, page.settings)),
         widget_task=rev.repo.pipeline_tag if rev.repo.pipeline_tag in TEXT_TASKS else None,
-        can_write=_can_write(page, rev.repo),
     )
 
 
@@ -172,10 +183,6 @@ def snippets(repo: Repo, base: str) -> list[tuple[str, str]]:
     return out
 
 
-def _can_write(page: Page, repo: Repo) -> bool:
-    return page.session.user is not None and can_write(page.db, page.principal, repo.namespace)
-
-
 # --- files -----------------------------------------------------------------------------
 
 
@@ -184,11 +191,11 @@ def tree_page(page: PageDep, cache: CacheDep) -> Response:
     target = target_of(page.request)
     rev = service.with_refs(page.db, _revision(page, target))
     listing = service.folder(page.db, cache, rev, target.path)
-    return page.render(
+    return render_repo_page(
+        page,
         "tree.html",
-        rev=rev,
-        repo=rev.repo,
-        tab="files",
+        rev,
+        "files",
         folder=listing,
         crumbs=service.breadcrumbs(listing.path),
         summary=service.summary(page.db, cache, rev.tree),
@@ -200,11 +207,11 @@ def blob_page(page: PageDep, blobs: BlobsDep, cache: CacheDep) -> Response:
     target = target_of(page.request)
     rev = service.with_refs(page.db, _revision(page, target))
     view = service.blob_view(page.db, blobs, cache, rev, target.path)
-    return page.render(
+    return render_repo_page(
+        page,
         "blob.html",
-        rev=rev,
-        repo=rev.repo,
-        tab="files",
+        rev,
+        "files",
         view=view,
         crumbs=service.breadcrumbs(target.path),
         max_inline=service.MAX_INLINE_TEXT,
@@ -221,11 +228,11 @@ def commits_page(page: PageDep, p: int = 1) -> Response:
     commits, more = commit_history(
         page.db, rev.sha, limit=COMMITS_PER_PAGE, offset=(number - 1) * COMMITS_PER_PAGE
     )
-    return page.render(
+    return render_repo_page(
+        page,
         "commits.html",
-        rev=rev,
-        repo=rev.repo,
-        tab="commits",
+        rev,
+        "commits",
         commits=commits,
         page_number=number,
         more=more,
@@ -240,9 +247,7 @@ def commit_page(page: PageDep, blobs: BlobsDep, cache: CacheDep, sha: str) -> Re
     commit = get_commit(page.db, resolve_revision(page.db, repo, sha))
     changes = service.commit_changes(page.db, blobs, cache, commit)
     rev = service.Revision(repo, commit.sha, commit)
-    return page.render(
-        "commit.html", rev=rev, repo=repo, tab="commits", commit=commit, changes=changes
-    )
+    return render_repo_page(page, "commit.html", rev, "commits", commit=commit, changes=changes)
 
 
 # --- settings --------------------------------------------------------------------------
@@ -258,7 +263,7 @@ def _writable(page: Page) -> Repo:
 def settings_page(page: PageDep) -> Response:
     repo = _writable(page)
     rev = service.open_revision(page.db, page.principal, repo.type, repo.repo_id, None)
-    return page.render("repo_settings.html", rev=rev, repo=repo, tab="settings")
+    return render_repo_page(page, "repo_settings.html", rev, "settings")
 
 
 @_page_route("/settings/visibility", methods=("POST",))
