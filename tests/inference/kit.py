@@ -172,9 +172,13 @@ def minilm_files() -> tuple[dict[str, bytes], dict[str, bytes]]:
 
 def lora_files(base_repo: str) -> dict[str, bytes]:
     """A LoRA adapter (peft) for the tiny text-classification model, naming base_repo."""
+    import warnings
+
     import peft
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        # peft reads a deprecated transformers property (is_gradient_checkpointing).
+        warnings.simplefilter("ignore", FutureWarning)
         folder = Path(tmp)
         config = peft.LoraConfig(
             r=4, target_modules=["query", "value"], task_type="SEQ_CLS", init_lora_weights=False
