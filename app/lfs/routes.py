@@ -44,6 +44,7 @@ from app.lfs.schemas import (
 from app.lfs.streams import blocking_chunks
 from app.repos.models import Repo
 from app.repos.service import get_repo
+from app.xet.links import open_xet_stream, xet_only_object
 
 router = APIRouter(tags=["lfs"])
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -225,7 +226,7 @@ def _plan_download(
         return object_error(obj.oid, obj.size, 404, "Object does not exist in this repository")
     presigned = (
         blobs.presigned_url(lfs_key(obj.oid), PRESIGN_TTL_S)
-        if settings.s3_presign_downloads
+        if settings.s3_presign_downloads and blobs.size(lfs_key(obj.oid)) is not None
         else None
     )
     action: dict[str, Any] = (
@@ -308,9 +309,14 @@ def download_object(
 ) -> Response:
     repo = lfs_repo(session, principal, lfs_target(request), write=False)
     size = service.linked_sizes(session, repo.id, [oid]).get(oid)
+    xet_hash = xet_only_object(session, blobs, oid) if size is not None else None
     session.close()
     if size is None:
         raise NotFound("Object does not exist in this repository")
+    headers = {"Content-Length": str(size)}
+    if xet_hash is not None:  # uploaded through Xet: reconstructed from its xorbs
+        stream = open_xet_stream(blobs, xet_hash, 0, None)
+        return StreamingResponse(stream, media_type="application/octet-stream", headers=headers)
     key = lfs_key(oid)
     path = blobs.local_path(key)
     if path is not None:
@@ -318,7 +324,6 @@ def download_object(
     presigned = blobs.presigned_url(key, PRESIGN_TTL_S) if settings.s3_presign_downloads else None
     if presigned:
         return RedirectResponse(presigned, status_code=302)
-    headers = {"Content-Length": str(size)}
     return StreamingResponse(
         blobs.open(key), media_type="application/octet-stream", headers=headers
     )
