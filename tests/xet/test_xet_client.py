@@ -179,3 +179,27 @@ def test_lfs_uploaded_file_reads_with_xet_on_and_then_dedups_into_xet(
         got = hf_hub_download(repo, name, endpoint=server.url, token=user[1], force_download=True)
         assert Path(got).read_bytes() == data
         assert httpx.get(f"{server.url}/{repo}/resolve/main/{name}", headers=auth).content == data
+
+
+def test_git_lfs_downloads_a_xet_uploaded_file(
+    api: HfApi, server: LiveServer, user: tuple[str, str]
+) -> None:
+    """git-lfs asks the batch API for the object and GETs its href: the server reconstructs
+    it from the xorbs (no `lfs/<oid>` blob was ever written)."""
+    repo = new_repo(api, user)
+    data = weights(MB + 9)
+    api.upload_file(path_or_fileobj=data, path_in_repo="w.bin", repo_id=repo)
+    oid = hashlib.sha256(data).hexdigest()
+    lfs_json = "application/vnd.git-lfs+json"
+    batch = httpx.post(
+        f"{server.url}/{repo}.git/info/lfs/objects/batch",
+        json={"operation": "download", "objects": [{"oid": oid, "size": len(data)}]},
+        headers={
+            "accept": lfs_json,
+            "content-type": lfs_json,
+            "authorization": f"Bearer {user[1]}",
+        },
+    )
+    action = batch.json()["objects"][0]["actions"]["download"]
+    got = httpx.get(action["href"], headers=action.get("header", {}), follow_redirects=True)
+    assert got.status_code == 200 and got.content == data
