@@ -10,7 +10,9 @@ refused are unreferenced, and left for `atrium gc` (ARCHITECTURE.md §5).
 from __future__ import annotations
 
 import tempfile
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dulwich.object_format import DEFAULT_OBJECT_FORMAT
@@ -18,9 +20,11 @@ from dulwich.objects import Blob, Commit, ObjectID, RawObjectID, ShaFile, Tag, T
 from dulwich.pack import PackData, PackInflater, PackStreamCopier
 
 from app.blobs import BlobStore
-from app.repos.gitobjects import LfsPointer, parse_lfs_pointer, store_objects
+from app.repos.gitobjects import LfsPointer, object_key, parse_lfs_pointer
 
 ReadFn = Callable[[int], bytes]
+WRITE_THREADS = 8  # parallel object writes: each is a durable put (fsync or an S3 request)
+WRITES_IN_FLIGHT = 64  # objects waiting to be written: bounds the memory they hold
 
 
 @dataclass(frozen=True)
@@ -80,9 +84,40 @@ def receive_pack(
         spool.seek(0)
         data = PackData.from_file(spool, DEFAULT_OBJECT_FORMAT, size)
         try:
-            for obj in PackInflater.for_pack_data(data, resolve_ext_ref=resolve_base):
-                incoming.add(obj)
-                store_objects(blobs, [obj])
+            with _ParallelWriter(blobs) as writer:
+                for obj in PackInflater.for_pack_data(data, resolve_ext_ref=resolve_base):
+                    incoming.add(obj)
+                    writer.put(obj)
         finally:
             data.close()
     return incoming
+
+
+class _ParallelWriter:
+    """Stores objects on a few threads, holding at most WRITES_IN_FLIGHT of them; leaving the
+    block waits for every write and raises the first failure."""
+
+    def __init__(self, blobs: BlobStore):
+        self.blobs = blobs
+        self.pool = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="git-write")
+        self.pending: deque[Future[None]] = deque()
+
+    def put(self, obj: ShaFile) -> None:
+        if len(self.pending) >= WRITES_IN_FLIGHT:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(self._write, obj))
+
+    def _write(self, obj: ShaFile) -> None:
+        # No existence check first (as store_objects does): git sends only objects the
+        # server's refs do not reach, so nearly all are new, and rewriting one is harmless.
+        self.blobs.put(object_key(obj.id.decode("ascii")), obj.as_legacy_object_chunks())
+
+    def __enter__(self) -> _ParallelWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            while self.pending:
+                self.pending.popleft().result()
+        finally:
+            self.pool.shutdown(cancel_futures=True)
