@@ -20,6 +20,7 @@ from huggingface_hub import (
     snapshot_download,
 )
 
+from tests.git.gitkit import Git, repo_url
 from tests.live import LiveServer
 from tests.xet.xetkit import stored_xorb_bytes
 
@@ -203,3 +204,16 @@ def test_git_lfs_downloads_a_xet_uploaded_file(
     action = batch.json()["objects"][0]["actions"]["download"]
     got = httpx.get(action["href"], headers=action.get("header", {}), follow_redirects=True)
     assert got.status_code == 200 and got.content == data
+
+
+def test_git_clone_with_git_lfs_gets_a_xet_uploaded_file(
+    api: HfApi, server: LiveServer, user: tuple[str, str], tmp_path: Path
+) -> None:
+    repo = new_repo(api, user, private=True)
+    data = weights(MB + 11)
+    api.upload_file(path_or_fileobj=data, path_in_repo="model.safetensors", repo_id=repo)
+    git = Git(tmp_path / "git-home")
+    git.run("lfs", "install", "--skip-repo")
+    clone = tmp_path / "clone"
+    git.run("clone", repo_url(server, repo, user[1]), str(clone))
+    assert (clone / "model.safetensors").read_bytes() == data
