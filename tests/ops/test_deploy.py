@@ -3,7 +3,9 @@ unknown or misspelled field fails), and the compose file through `docker-compose
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,6 +14,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+
+from app.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBE = ROOT / "deploy" / "kubernetes"
@@ -81,3 +85,15 @@ def test_compose_runs_the_production_stack() -> None:
     assert len(apis) >= 2  # replicas behind the proxy
     gpu = services["worker"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["capabilities"] == ["gpu"]
+
+
+def test_dashboard_queries_name_metrics_the_server_exports() -> None:
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/atrium.json").read_text())
+    exported = Metrics().expose().decode() + " atrium_db_pool_connections atrium_storage_used_bytes"
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            for name in re.findall(r"atrium_[a-z_]+", target["expr"]):
+                if name.startswith("atrium_inference_"):
+                    continue  # exported by the inference pool when it runs
+                base = re.sub(r"_(bucket|total|count|sum)$", "", name)
+                assert base in exported, f"{panel['title']}: {name} is not exported"
