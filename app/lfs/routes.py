@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
-import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,7 +40,7 @@ from app.lfs.schemas import (
     VerifyRequest,
     object_error,
 )
-from app.lfs.streams import blocking_chunks
+from app.lfs.streams import consume_in_thread
 from app.repos.models import Repo
 from app.repos.service import get_repo
 from app.xet.links import open_xet_stream, xet_only_object
@@ -259,9 +258,10 @@ async def upload_object(request: Request, oid: str) -> Response:
     """Basic transfer: the body streams into the store, which checks sha256 and size."""
     grant = _grant(request, "put", oid, ("size",))
     _, factory, blobs = _state(request)
-    chunks = blocking_chunks(request.stream())
-    await anyio.to_thread.run_sync(
-        service.receive_object, factory, blobs, int(grant["r"]), oid, int(grant["size"]), chunks
+    repo_id, size = int(grant["r"]), int(grant["size"])
+    await consume_in_thread(
+        request.stream(),
+        lambda chunks: service.receive_object(factory, blobs, repo_id, oid, size, chunks),
     )
     return Response(status_code=200)
 
@@ -272,8 +272,10 @@ async def upload_part(request: Request, oid: str, number: int) -> Response:
     if grant["n"] != str(number):
         raise BadRequest("this part URL was signed for another part")
     _, _, blobs = _state(request)
-    chunks = blocking_chunks(request.stream())
-    etag = await anyio.to_thread.run_sync(service.receive_part, blobs, grant["u"], number, chunks)
+    upload_id = grant["u"]
+    etag = await consume_in_thread(
+        request.stream(), lambda chunks: service.receive_part(blobs, upload_id, number, chunks)
+    )
     return Response(status_code=200, headers={"ETag": f'"{etag}"'})
 
 
