@@ -356,3 +356,22 @@ def test_phone_width_pages_do_not_scroll_sideways(
     finally:
         driver.set_window_size(*DESKTOP)
     assert_clean(driver, site.url)
+
+
+def test_inference_widget_posts_with_the_session_to_the_inference_api(
+    driver: WebDriver, site: Site, demo: Demo
+) -> None:
+    """A private repo without weights: the answer can only be the inference route's own
+    "no weights" error if the widget's request carried the session (else it is a 404)."""
+    name = f"widget-{secrets.token_hex(3)}"
+    new_repo(driver, site, name, private=True)
+    api = HfApi(endpoint=site.url, token=demo.token)
+    card = b"---\npipeline_tag: text-classification\n---\n# Widget\n"
+    api.upload_file(path_or_fileobj=card, path_in_repo="README.md", repo_id=f"{site.user}/{name}")
+    driver.get(f"{site.url}/{site.user}/{name}")
+    driver.find_element(By.XPATH, "//button[normalize-space()='Compute']").click()
+    out = one(driver, "#inference output")
+    WebDriverWait(driver, 30).until(lambda d: out.text.startswith("Error"))
+    assert out.text.startswith("Error 400:") and "no safetensors weights" in out.text
+    screenshot(driver, "widget")
+    assert_clean(driver, site.url, allowed_errors=("400 (Bad Request)",))
