@@ -85,6 +85,7 @@ InferenceDep = Annotated[Inference, Depends(get_inference)]
 
 def loading_response(exc: ModelLoading) -> Response:
     """The Inference API's 503: `{"error", "estimated_time"}` (huggingface.co's shape)."""
-    response = error_response(exc.status, exc.message, exc.code, exc.headers)
+    plain = error_response(exc.status, exc.message, exc.code, exc.headers)
+    headers = {k: v for k, v in plain.headers.items() if k.lower().startswith(("x-", "retry"))}
     body = {"error": exc.message, "estimated_time": exc.estimated_time}
-    return JSONResponse(body, status_code=503, headers=dict(response.headers))
+    return JSONResponse(body, status_code=exc.status, headers=headers)

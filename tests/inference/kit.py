@@ -145,6 +145,19 @@ def model_files(task: str) -> tuple[dict[str, bytes], dict[str, bytes]]:
     return files, lfs
 
 
+def temporary_folder() -> Any:
+    return _Folder()
+
+
+class _Folder:
+    def __enter__(self) -> Path:
+        self._tmp = tempfile.TemporaryDirectory()
+        return Path(self._tmp.name)
+
+    def __exit__(self, *exc: object) -> None:
+        self._tmp.cleanup()
+
+
 def read_folder(folder: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
     files: dict[str, bytes] = {}
     lfs: dict[str, bytes] = {}
