@@ -165,6 +165,16 @@ class S3BlobStore:
         )
         return url
 
+    def presigned_range_url(self, key: str, start: int, end: int, expires_s: int) -> str:
+        """A GET URL bound to `Range: bytes=start-end` (the header is signed), so its holder
+        reads only that range of the object (Xet fetch URLs, xet-protocol.md §4.2)."""
+        url: str = self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self._key(key), "Range": f"bytes={start}-{end}"},
+            ExpiresIn=expires_s,
+        )
+        return url
+
     def presigned_part_url(self, key: str, upload_id: str, part: int, expires_s: int) -> str:
         url: str = self.client.generate_presigned_url(
             "upload_part",
