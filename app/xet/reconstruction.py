@@ -124,9 +124,12 @@ def slice_range(terms: list[Slice], start: int, end: int) -> tuple[int, list[Sli
     return offset_into_first, out
 
 
-def merged_ranges(slices: list[Slice]) -> dict[bytes, list[tuple[int, int, int, int]]]:
-    """Per xorb: merged (chunk start, chunk end, byte start, byte end incl.) fetch ranges."""
-    by_xorb: dict[bytes, list[tuple[int, int, int, int]]] = {}
+Span = tuple[int, int, int, int]  # chunk start, chunk end (excl.), byte start, byte end (incl.)
+
+
+def merged_ranges(slices: list[Slice]) -> dict[bytes, list[Span]]:
+    """Per xorb: the merged fetch ranges covering these slices."""
+    by_xorb: dict[bytes, list[Span]] = {}
     for s in sorted(slices, key=lambda s: (s.xorb, s.start)):
         b0, b1 = s.byte_range
         ranges = by_xorb.setdefault(s.xorb, [])

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -18,6 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from app.blobs import BlobStore
+from app.config import Settings
 from app.deps import BlobsDep, PrincipalDep, SessionDep, SettingsDep
 from app.errors import BadRequest, NotFound, PayloadTooLarge
 from app.hub.pagination import base_url
@@ -28,6 +32,7 @@ from app.xet.cas import load_xorbs, register_shard, store_xorb
 from app.xet.models import XetDedupChunk
 from app.xet.progress import settle_or_stream
 from app.xet.reconstruction import (
+    Span,
     load_recipe,
     merged_ranges,
     parse_range_header,
@@ -210,12 +215,7 @@ def _reconstruction(
     start, end = parse_range_header(request.headers.get("range"), size)
     offset, slices = slice_range(terms, start, end)
     ranges = merged_ranges(slices)
-    base = cas_url(request, settings)
-
-    def url(xorb: bytes, spans: list[tuple[int, int]]) -> str:
-        xhex = hashing.to_hex(xorb)
-        return f"{base}/v1/fetch/{xhex}?{tokens.sign_fetch(settings, xhex, spans)}"
-
+    urls = FetchUrls(cas_url(request, settings), settings, blobs)
     answer: dict[str, object] = {
         "offset_into_first_range": offset,
         "terms": [term_json(s) for s in slices],
@@ -225,7 +225,7 @@ def _reconstruction(
             hashing.to_hex(x): [
                 {
                     "range": {"start": c0, "end": c1},
-                    "url": url(x, [(b0, b1)]),
+                    "url": urls.url(x, [(b0, b1)]),
                     "url_range": {"start": b0, "end": b1},
                 }
                 for c0, c1, b0, b1 in spans
@@ -236,16 +236,53 @@ def _reconstruction(
         answer["xorbs"] = {
             hashing.to_hex(x): [
                 {
-                    "url": url(x, [(b0, b1) for _, _, b0, b1 in spans]),
+                    "url": urls.url(x, [(b0, b1) for _, _, b0, b1 in group]),
                     "ranges": [
                         {"chunks": {"start": c0, "end": c1}, "bytes": {"start": b0, "end": b1}}
-                        for c0, c1, b0, b1 in spans
+                        for c0, c1, b0, b1 in group
                     ],
                 }
+                for group in urls.groups(spans)
             ]
             for x, spans in ranges.items()
         }
     return answer
+
+
+@runtime_checkable
+class RangePresigner(Protocol):
+    """A store that signs URLs bound to one byte range (S3): fetches then bypass the app."""
+
+    def presigned_range_url(self, key: str, start: int, end: int, expires_s: int) -> str: ...
+
+
+@dataclass(frozen=True)
+class FetchUrls:
+    """Self-authorizing fetch URLs limited to byte ranges of one xorb (§4.2): presigned S3
+    URLs (one range each, the Range header is signed) when the store and settings allow,
+    else this app's signed `/v1/fetch` URL, which may grant several ranges."""
+
+    base: str
+    settings: Settings
+    blobs: BlobStore
+
+    @property
+    def presigner(self) -> RangePresigner | None:
+        if self.settings.s3_presign_downloads and isinstance(self.blobs, RangePresigner):
+            return self.blobs
+        return None
+
+    def groups(self, spans: list[Span]) -> list[list[Span]]:
+        """V2 entries: all ranges under one URL, or one URL per range when presigning."""
+        return [[span] for span in spans] if self.presigner else [spans]
+
+    def url(self, xorb: bytes, ranges: list[tuple[int, int]]) -> str:
+        xhex = hashing.to_hex(xorb)
+        presigner = self.presigner
+        if presigner is not None and len(ranges) == 1:
+            start, end = ranges[0]
+            return presigner.presigned_range_url(xorb_key(xhex), start, end, tokens.FETCH_TTL_S)
+        return f"{self.base}/v1/fetch/{xhex}?{tokens.sign_fetch(self.settings, xhex, ranges)}"
 
 
 @router.get(CAS_PREFIX + "/v1/reconstructions/{file}", tags=["xet"])

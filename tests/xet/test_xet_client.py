@@ -21,8 +21,8 @@ from huggingface_hub import (
 )
 
 from tests.git.gitkit import Git, repo_url
-from tests.live import LiveServer
-from tests.xet.xetkit import stored_xorb_bytes
+from tests.live import Backend, LiveServer, start_server
+from tests.xet.xetkit import CasClient, stored_xorb_bytes
 
 MB = 1024 * 1024
 
@@ -217,3 +217,37 @@ def test_git_clone_with_git_lfs_gets_a_xet_uploaded_file(
     clone = tmp_path / "clone"
     git.run("clone", repo_url(server, repo, user[1]), str(clone))
     assert (clone / "model.safetensors").read_bytes() == data
+
+
+def test_s3_backend_hands_out_presigned_range_urls(
+    backend: Backend, user: tuple[str, str], hf_home: Path
+) -> None:
+    """With S3 and presigned downloads on, xorb bytes go straight from S3 to the client, each
+    URL signed together with its one Range header."""
+    if "ATRIUM_S3_ENDPOINT_URL" not in backend.env:
+        pytest.skip("needs the S3 backend")
+    live = start_server(backend, {"ATRIUM_S3_PRESIGN_DOWNLOADS": "true"})
+    try:
+        api = HfApi(endpoint=live.url, token=user[1])
+        repo = new_repo(api, user)
+        data = weights(MB + 21)
+        api.upload_file(path_or_fileobj=data, path_in_repo="w.bin", repo_id=repo)
+        cas = CasClient.connect(live, user[1], repo, scope="read")
+        head = httpx.head(
+            f"{live.url}/{repo}/resolve/main/w.bin",
+            headers=cas.auth | {"authorization": f"Bearer {user[1]}"},
+        )
+        answer = httpx.get(
+            f"{cas.cas}/v2/reconstructions/{head.headers['x-xet-hash']}", headers=cas.auth
+        ).json()
+        for entries in answer["xorbs"].values():
+            for entry in entries:
+                assert entry["url"].startswith(backend.env["ATRIUM_S3_ENDPOINT_URL"])
+                assert "X-Amz-SignedHeaders=host%3Brange" in entry["url"]
+                (one,) = entry["ranges"]
+                span = f"bytes={one['bytes']['start']}-{one['bytes']['end']}"
+                assert httpx.get(entry["url"], headers={"range": span}).status_code == 206
+        path = hf_hub_download(repo, "w.bin", endpoint=live.url, token=user[1])
+        assert Path(path).read_bytes() == data
+    finally:
+        live.stop()
