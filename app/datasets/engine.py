@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from app.errors import AtriumError
 
 ROW_INDEX = "__row_idx"  # added to scanned batches, so search and filter hits keep their index
-SCAN_BATCH_ROWS = 8192
+SCAN_BATCH_ROWS = 65_536  # rows per batch of a scan: big enough that per-batch overhead vanishes
 FOOTER_CACHE_SIZE = 512  # footers of a few hundred files: a few MB at most
 
 
@@ -48,6 +48,10 @@ class Part(Protocol):
 
     def read(self, start: int, stop: int) -> pa.Table:
         """Rows [start, stop) of this part."""
+        ...
+
+    def take(self, indexes: Sequence[int]) -> pa.Table:
+        """The rows at these (sorted) indexes of this part."""
         ...
 
     def batches(self, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]: ...
@@ -129,6 +133,20 @@ class ParquetPart:
                 raise DataFileError(f"{self.name} is truncated or corrupt: {exc}") from None
         return table.slice(start - bounds[groups[0]], stop - start)
 
+    def take(self, indexes: Sequence[int]) -> pa.Table:
+        """Each row group holding some of the rows is read once."""
+        with self._file() as handle:
+            bounds = _row_group_starts(handle.metadata)
+            by_group: dict[int, list[int]] = {}
+            for index in indexes:
+                group = bisect.bisect_right(bounds, index) - 1
+                by_group.setdefault(group, []).append(index - bounds[group])
+            try:
+                pieces = [handle.read_row_group(g).take(rows) for g, rows in by_group.items()]
+            except (pa.ArrowException, OSError) as exc:
+                raise DataFileError(f"{self.name} is truncated or corrupt: {exc}") from None
+        return pa.concat_tables(pieces) if pieces else self.schema.empty_table()
+
     def batches(self, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]:
         with self._file() as handle:
             try:
@@ -168,6 +186,9 @@ class MemoryPart:
 
     def read(self, start: int, stop: int) -> pa.Table:
         return self.table.slice(start, stop - start)
+
+    def take(self, indexes: Sequence[int]) -> pa.Table:
+        return self.table.take(list(indexes))
 
     def batches(self, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]:
         table = self.table.select(list(columns)) if columns else self.table
@@ -209,6 +230,18 @@ class SplitTable:
         if not pieces:
             return self.schema.empty_table()
         return pa.concat_tables(pieces)
+
+    def take(self, indexes: Sequence[int]) -> pa.Table:
+        """The rows at these sorted indexes of the split (the hits of a query's page)."""
+        by_part: dict[int, list[int]] = {}
+        for index in indexes:
+            part = bisect.bisect_right(self.starts, index) - 1
+            by_part.setdefault(part, []).append(index - self.starts[part])
+        pieces = [
+            self._aligned(self.parts[part].take(rows), self.schema)
+            for part, rows in by_part.items()
+        ]
+        return pa.concat_tables(pieces) if pieces else self.schema.empty_table()
 
     @staticmethod
     def _aligned(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -60,6 +60,7 @@ class Compiled:
 
     sql: str
     params: list[Any] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)  # the columns the clause reads
 
 
 def tokenize(text: str) -> list[Token]:
@@ -85,6 +86,7 @@ class _Parser:
         self.index = 0
         self.columns = set(columns)
         self.params: list[Any] = []
+        self.used: dict[str, None] = {}
 
     @property
     def current(self) -> Token:
@@ -151,6 +153,7 @@ class _Parser:
         if name not in self.columns:
             raise InvalidQuery(f"Invalid where parameter: no column named {name!r}")
         self.index += 1
+        self.used[name] = None
         return quote_identifier(name)
 
     def predicate(self, column: str) -> str:
@@ -214,7 +217,8 @@ def compile_where(text: str, columns: Sequence[str]) -> Compiled:
     if not text.strip():
         raise InvalidQuery("Invalid where parameter: empty")
     parser = _Parser(text, columns)
-    return Compiled(parser.parse(), parser.params)
+    sql = parser.parse()
+    return Compiled(sql, parser.params, list(parser.used))
 
 
 def compile_search(query: str, text_columns: Sequence[str]) -> Compiled:
@@ -224,4 +228,5 @@ def compile_search(query: str, text_columns: Sequence[str]) -> Compiled:
     escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = f"%{escaped}%"
     clauses = [f"{quote_identifier(c)} ILIKE ? ESCAPE '\\'" for c in text_columns]
-    return Compiled("(" + " OR ".join(clauses) + ")", [pattern] * len(text_columns))
+    params = [pattern] * len(text_columns)
+    return Compiled("(" + " OR ".join(clauses) + ")", params, list(text_columns))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from app.blobs import BlobStore
 from app.datasets.convert import Converter, Job, Status, spool
 from app.datasets.engine import (
     ROW_INDEX,
+    SCAN_BATCH_ROWS,
     FooterCache,
     MemoryPart,
     ParquetPart,
@@ -260,34 +260,28 @@ def read_page(table: SplitTable, offset: int, length: int) -> Page:
 
 
 def query_page(table: SplitTable, where: Compiled, offset: int, length: int) -> Page:
-    """Hits of a WHERE clause, streamed: DuckDB scans the split batch by batch and only the
-    requested page of hits is kept, so memory does not grow with the split."""
+    """Hits of a WHERE clause. DuckDB scans only the columns the clause reads, streamed batch
+    by batch, and returns row indexes; only the page's rows are then read whole. Memory stays
+    flat whatever the size of the split."""
     # No file access: the only table a query can reach is the split registered here.
     config: dict[str, str | bool | int | float | list[str]] = {"threads": 1}
     config["memory_limit"] = QUERY_MEMORY
     config["enable_external_access"] = False
-    rows: list[tuple[int, dict[str, Any]]] = []
+    page: list[int] = []
     total = 0
     with duckdb.connect(config=config) as con:
-        con.register("split_rows", table.scan())
+        con.register("split_rows", table.scan(where.columns or table.schema.names[:1]))
+        query = f"SELECT {ROW_INDEX} FROM split_rows WHERE {where.sql}"
         try:
-            relation = con.sql(f"SELECT * FROM split_rows WHERE {where.sql}", params=where.params)
-            for batch in relation.to_arrow_reader(8192):
-                rows.extend(_page_slice(batch, total, offset, length))
+            for batch in con.sql(query, params=where.params).to_arrow_reader(SCAN_BATCH_ROWS):
+                start, stop = max(offset - total, 0), min(offset + length - total, len(batch))
+                if start < stop:
+                    page.extend(batch.column(0).slice(start, stop - start).to_pylist())
                 total += batch.num_rows
         except duckdb.Error as exc:
             raise BadRequest(f"The query cannot run on this split: {_first_line(exc)}") from None
-    return Page(rows, total, table.schema)
-
-
-def _page_slice(
-    batch: pa.RecordBatch, seen: int, offset: int, length: int
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    start, stop = max(offset - seen, 0), min(offset + length - seen, batch.num_rows)
-    if start >= stop:
-        return
-    for row in batch.slice(start, stop - start).to_pylist():
-        yield int(row.pop(ROW_INDEX)), row
+    rows = table.take(page).to_pylist()
+    return Page(list(zip(page, rows, strict=True)), total, table.schema)
 
 
 def _first_line(exc: BaseException) -> str:
