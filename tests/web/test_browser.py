@@ -373,5 +373,6 @@ def test_inference_widget_posts_with_the_session_to_the_inference_api(
     out = one(driver, "#inference output")
     WebDriverWait(driver, 30).until(lambda d: out.text.startswith("Error"))
     assert out.text.startswith("Error 400:") and "no safetensors weights" in out.text
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", out)
     screenshot(driver, "widget")
     assert_clean(driver, site.url, allowed_errors=("400 (Bad Request)",))

@@ -40,10 +40,12 @@ function setupInference() {
           body: JSON.stringify({ inputs: form.elements.inputs.value }),
         });
         const body = await response.json().catch(() => ({ error: response.statusText }));
+        out.classList.toggle("is-error", !response.ok);
         out.textContent = response.ok
           ? JSON.stringify(body, null, 2)
           : "Error " + response.status + ": " + (body.error || "unavailable");
       } catch (err) {
+        out.classList.add("is-error");
         out.textContent = "The inference service did not answer.";
       } finally {
         button.disabled = false;
