@@ -11,10 +11,10 @@ accepts an `lfsFile` naming its sha256.
 from __future__ import annotations
 
 import hashlib
-import logging
 import queue
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -32,7 +32,7 @@ from app.xet.reconstruction import Slice, pack_recipe, recipe_key, stream_file, 
 from app.xet.shard import FileEntry, InvalidShard, Term, parse_shard
 from app.xet.xorb import ChunkRef, pack_index, parse_xorb, unpack_index
 
-log = logging.getLogger("atrium.xet")
+SHA256_WORKERS = 4  # files of one shard hashed at once (hashlib releases the GIL)
 
 
 class UnknownXorb(InvalidShard):
@@ -143,8 +143,8 @@ def register_shard(
                 select(XetFile).where(XetFile.hash.in_([v.hash_hex for v in verified]))
             )
         }
-    for item in verified:
-        _check_sha256(blobs, item, known.get(item.hash_hex))
+    with ThreadPoolExecutor(SHA256_WORKERS, thread_name_prefix="xet-sha256") as pool:
+        list(pool.map(lambda item: _check_sha256(blobs, item, known.get(item.hash_hex)), verified))
     with write_transaction(factory) as session:
         _record(session, repo_id, verified)
     return 1 if any(v.hash_hex not in known for v in verified) else 0
