@@ -66,6 +66,8 @@ def serve(host: str, port: int, workers: int) -> None:
     """Apply pending migrations, then serve the hub over HTTP."""
     import uvicorn
 
+    from app.logs import configure_logging
+
     app = _ready_app()
     settings: Settings = app.state.settings
     database = settings.database_url.split("://")[0]
@@ -74,11 +76,14 @@ def serve(host: str, port: int, workers: int) -> None:
         f"storage {settings.storage_url})",
         err=True,
     )
+    configure_logging(settings.log_level)
     uvicorn.run(
         app,
         host=host,
         port=port,
         log_level=settings.log_level,
+        log_config=None,  # keep the JSON handler of configure_logging
+        access_log=False,  # the app writes its own access log (app/logs.py says why)
         proxy_headers=True,
         timeout_graceful_shutdown=30,
     )
