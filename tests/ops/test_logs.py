@@ -1,0 +1,55 @@
+"""The server logs one JSON object per line, with request id, user and repo, and no query
+strings (signed transfer URLs carry their signatures there)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+import httpx
+
+from tests.hub.readkit import make_repo, new_owner
+from tests.live import LiveServer
+
+
+def log_line(server: LiveServer, request_id: str, timeout: float = 10) -> dict[str, Any]:
+    """The access log line of a request, waiting for the server to write it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for text in server.log_path.read_text(errors="replace").splitlines():
+            if request_id in text:
+                return dict(json.loads(text))
+        time.sleep(0.1)
+    raise AssertionError(f"no log line for request {request_id}")
+
+
+def test_access_log_is_json_with_request_id_user_and_repo(server: LiveServer) -> None:
+    owner = new_owner(server)
+    repo, _ = make_repo(owner, "logged", {"a.txt": b"a"})
+    request_id = f"ops-{secrets.token_hex(6)}"
+    response = httpx.get(
+        f"{server.url}/{repo.repo_id}.git/info/refs",
+        params={"service": "git-upload-pack"},
+        headers={"x-request-id": request_id},
+        auth=(owner.name, owner.token),
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == request_id
+    line = log_line(server, request_id)
+    assert line["logger"] == "atrium.access"
+    assert line["status"] == 200
+    assert line["user"] == owner.name
+    assert line["repo"] == repo.repo_id
+    assert line["path"] == f"/{repo.repo_id}.git/info/refs"
+
+
+def test_query_strings_are_not_logged(server: LiveServer) -> None:
+    secret = secrets.token_hex(12)
+    request_id = f"ops-{secrets.token_hex(6)}"
+    httpx.get(f"{server.url}/health", params={"sig": secret}, headers={"x-request-id": request_id})
+    line = log_line(server, request_id)
+    assert line["path"] == "/health"
+    assert secret not in server.log_path.read_text(errors="replace")
