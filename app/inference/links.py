@@ -70,17 +70,19 @@ class WorkerLink:
         self.conn: Connection | None = None
         self.process: BaseProcess | None = None
         self.alive = False
+        self.started = False  # workers start on the first request, not with the app
         self.closing = False
         self._send_lock = threading.Lock()
 
     # -- life cycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Spawn the worker (or connect to it); OSError when a remote one is unreachable."""
         if self.address is None:
             self._spawn()
         else:
             self.conn = Client(self.address, authkey=self.core.secret)
-        self.alive = True
+        self.started = self.alive = True
         threading.Thread(target=self._read, args=(self.conn,), daemon=True).start()
 
     def _spawn(self) -> None:

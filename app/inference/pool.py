@@ -84,6 +84,7 @@ class Pool:
     # -- life cycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Create the worker links; each worker starts with the first model it must load."""
         loop = asyncio.get_running_loop()
         remote = self.settings.remote_addresses
         if remote:
@@ -92,9 +93,6 @@ class Pool:
         else:
             for index, device in enumerate(local_devices(self.settings)):
                 self.links.append(self._link(f"w{index}", device, loop, None))
-        for link in self.links:
-            with contextlib.suppress(OSError):  # a remote worker may come up later
-                link.start()
 
     def _link(
         self, name: str, device: str, loop: Any, address: tuple[str, int] | None
@@ -298,6 +296,10 @@ class Pool:
     def _place(self, spec: ModelSpec) -> WorkerLink:
         """The live worker with the most room, after evicting its least recently used idle
         models as needed; UnsupportedModel if the model can never fit."""
+        for link in self.links:
+            if not link.started:  # spawned lazily: an app that never infers costs nothing
+                with contextlib.suppress(OSError):  # a remote worker may come up later
+                    link.start()
         alive = [link for link in self.links if link.alive]
         if not alive:
             raise WorkerUnavailable("No inference worker is running; retry shortly")
