@@ -1,6 +1,6 @@
 # Atrium API server and inference worker image.
 # Built with the README's install command; torch comes from the CPU wheel index first so that
-# `pip install .` finds `torch==2.13.0` already satisfied (GPU hosts: use a CUDA base and wheel).
+# `pip install -e .` finds `torch==2.13.0` already satisfied (GPU hosts: a CUDA base and wheel).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -19,7 +19,8 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
 COPY migrations ./migrations
-RUN pip install . \
+# Editable, as in the README: migrations/ and alembic.ini stay beside the package.
+RUN pip install -e . \
     && useradd --system --create-home --uid 10001 atrium \
     && mkdir -p /data \
     && chown atrium /data
