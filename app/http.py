@@ -82,6 +82,27 @@ class RequestContextMiddleware:
         self.app = app
         self.max_body = max_body
 
+    def _too_large(self) -> str:
+        return f"Request body too large: the limit is {self.max_body} bytes"
+
+    def _counting(self, receive: Receive) -> Receive:
+        """receive, raising 413 once the body passes the limit: a chunked body declares no
+        length, so the header check alone would let it fill memory (`await request.body()`).
+        The error rises inside the route; it is an HTTPException because FastAPI turns any
+        other error met while reading a body parameter into a 400 (routing.py)."""
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise StarletteHTTPException(413, self._too_large())
+            return message
+
+        return counted
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -104,12 +125,10 @@ class RequestContextMiddleware:
 
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
-            response = error_response(
-                413, f"Request body too large: the limit is {self.max_body} bytes"
-            )
+            response = error_response(413, self._too_large())
             await response(scope, receive, send_with_id)
         else:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, self._counting(receive), send_with_id)
         state = scope.get("state", {})
         log.info(
             json.dumps(
