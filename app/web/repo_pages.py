@@ -128,8 +128,15 @@ def card_page(page: PageDep, blobs: BlobsDep, cache: CacheDep) -> Response:
         summary=service.summary(page.db, cache, rev.tree),
         meta=card_facts(rev.repo),
         snippets=snippets(rev.repo, base_url(page.request, page.settings)),
-        widget_task=rev.repo.pipeline_tag if rev.repo.pipeline_tag in TEXT_TASKS else None,
+        widget_task=widget_task(rev.repo),
     )
+
+
+def widget_task(repo: Repo) -> str | None:
+    """The task the inference widget offers a text box for, if any."""
+    if repo.type == "model" and repo.pipeline_tag in TEXT_TASKS:
+        return repo.pipeline_tag
+    return None
 
 
 def card_facts(repo: Repo) -> dict[str, list[str]]:

@@ -270,3 +270,18 @@ def test_static_files_are_served_with_a_long_cache_and_nothing_else(server: Live
     assert "immutable" in css.headers["cache-control"]
     for bad in ("/static/..%2Fpages.py", "/static/base.html", "/static/nothing.css"):
         assert httpx.get(server.url + bad).status_code == 404
+
+
+def test_search_pages_follow_the_next_link_to_the_end(server: LiveServer, alice: Person) -> None:
+    prefix = f"pg{secrets.token_hex(3)}"
+    for i in range(31):  # one more than a page
+        make_repo(alice.owner, f"{prefix}-{i:02d}")
+    seen: list[str] = []
+    url: str | None = f"/models?search={prefix}&sort=lastModified"
+    while url:
+        html = alice.client.get(url).text
+        seen += re.findall(rf"<strong>({prefix}-\d\d)</strong>", html)
+        match = re.search(r'rel="next" href="([^"]+)"', html)
+        url = match.group(1).replace("&amp;", "&") if match else None
+    assert sorted(seen) == [f"{prefix}-{i:02d}" for i in range(31)]
+    assert seen[0] == f"{prefix}-30"  # newest first
