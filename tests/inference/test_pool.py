@@ -142,9 +142,7 @@ def test_a_killed_worker_is_replaced_and_serving_resumes(
     assert metric(small, "atrium_inference_worker_restarts_total") >= 1
 
 
-def test_a_full_queue_answers_429_with_retry_after(
-    small: LiveServer, owner: Owner, generator: Any
-):
+def test_a_full_queue_answers_429_with_retry_after(small: LiveServer, owner: Owner, generator: Any):
     make_repo(owner, "busy", *generator)
     repo_id = f"{owner.name}/busy"
     assert post(small, repo_id, {"inputs": "a"}).status_code == 200  # loaded
@@ -167,7 +165,7 @@ def test_a_full_queue_answers_429_with_retry_after(
 def test_a_model_larger_than_the_budget_is_refused_clearly(small: LiveServer, owner: Owner):
     import json
 
-    files, lfs = kit.model_files("text-classification")
+    files, _ = kit.model_files("text-classification")
     config = json.loads(files["config.json"])
     config["hidden_size"], config["intermediate_size"] = 128, 256
     from transformers import BertConfig, BertForSequenceClassification
