@@ -285,3 +285,41 @@ def test_search_pages_follow_the_next_link_to_the_end(server: LiveServer, alice:
         url = match.group(1).replace("&amp;", "&") if match else None
     assert sorted(seen) == [f"{prefix}-{i:02d}" for i in range(31)]
     assert seen[0] == f"{prefix}-30"  # newest first
+
+
+def test_token_made_on_the_page_works_until_revoked_there(
+    server: LiveServer, alice: Person
+) -> None:
+    csrf = csrf_of(alice.client.get("/settings/tokens").text)
+    made = alice.client.post(
+        "/settings/tokens", data={"csrf_token": csrf, "label": "short-lived", "role": "read"}
+    )
+    secret = re.search(r'id="token-secret">(atr_[\w-]{40})<', made.text)
+    assert secret is not None
+    bearer = {"authorization": f"Bearer {secret.group(1)}"}
+    assert httpx.get(f"{server.url}/api/whoami-v2", headers=bearer).json()["name"] == alice.name
+    listing = alice.client.get("/settings/tokens").text
+    assert secret.group(1) not in listing
+    # Newest first: the token just made has the first revoke form.
+    token_id = re.search(r'action="/settings/tokens/(\d+)/revoke"', listing)
+    assert token_id is not None
+    revoked = alice.client.post(
+        f"/settings/tokens/{token_id.group(1)}/revoke", data={"csrf_token": csrf}
+    )
+    assert revoked.status_code == 303
+    assert httpx.get(f"{server.url}/api/whoami-v2", headers=bearer).status_code == 401
+    assert "short-lived" not in alice.client.get("/settings/tokens").text
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "message"),
+    [("files", 409, "already created"), ("bad--name", 400, "invalid repo name")],
+)
+def test_new_repo_form_explains_a_refusal(
+    alice: Person, files_repo: str, name: str, status: int, message: str
+) -> None:
+    csrf = csrf_of(alice.client.get("/new").text)
+    form = {"csrf_token": csrf, "type": "model", "namespace": alice.name, "name": name}
+    answer = alice.client.post("/new", data=form)
+    assert answer.status_code == status
+    assert message in answer.text and f'value="{name}"' in answer.text  # the form is kept
