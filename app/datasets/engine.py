@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -263,11 +264,14 @@ class SplitTable:
             for part, start in zip(self.parts, self.starts, strict=False):
                 position = start
                 for batch in part.batches(columns):
-                    table = pa.Table.from_batches([batch])
-                    aligned = self._aligned(table, data_schema).combine_chunks()
-                    index = pa.array(range(position, position + batch.num_rows), pa.int64())
-                    arrays = [*aligned.columns, index]
-                    yield from pa.Table.from_arrays(arrays, schema=schema).to_batches()
+                    if batch.num_rows == 0:
+                        continue
+                    if not batch.schema.equals(data_schema):
+                        table = self._aligned(pa.Table.from_batches([batch]), data_schema)
+                        batch = table.combine_chunks().to_batches()[0]
+                    index = np.arange(position, position + batch.num_rows, dtype=np.int64)
+                    arrays = [*batch.columns, pa.array(index)]
+                    yield pa.RecordBatch.from_arrays(arrays, schema=schema)
                     position += batch.num_rows
 
         return pa.RecordBatchReader.from_batches(schema, generate())
