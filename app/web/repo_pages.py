@@ -285,7 +285,7 @@ async def set_visibility(page: PageDep) -> Response:
 
 
 @_page_route("/settings/delete", methods=("POST",))
-async def delete(page: PageDep) -> Response:
+async def delete_from_settings(page: PageDep) -> Response:
     form = await page.form()
     repo = _writable(page)
     owner = page.require_user().name

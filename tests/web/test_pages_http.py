@@ -323,3 +323,18 @@ def test_new_repo_form_explains_a_refusal(
     answer = alice.client.post("/new", data=form)
     assert answer.status_code == status
     assert message in answer.text and f'value="{name}"' in answer.text  # the form is kept
+
+
+def test_revision_switcher_lists_branches_and_tags(alice: Person) -> None:
+    name = f"revs-{secrets.token_hex(3)}"
+    repo, first = make_repo(alice.owner, name, {"a.txt": b"one\n"})
+    assert first is not None
+    add_ref(alice.owner, repo, "refs/tags/v1.0", first.sha)
+    add_ref(alice.owner, repo, "refs/heads/dev/next", first.sha)
+    html = alice.client.get(f"/{alice.name}/{name}/tree/main").text
+    switcher = html[html.index('class="revswitch"') : html.index("</details>")]
+    for link in ("/tree/main", "/tree/dev%2Fnext", "/tree/v1.0"):
+        assert f'href="/{alice.name}/{name}{link}"' in switcher
+    for rev in ("v1.0", "dev%2Fnext", first.sha[:10]):
+        page = alice.client.get(f"/{alice.name}/{name}/blob/{rev}/a.txt")
+        assert page.status_code == 200 and "one" in page.text
