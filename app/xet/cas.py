@@ -43,7 +43,7 @@ def store_xorb(
     factory: sessionmaker[Session], blobs: BlobStore, xorb_hex: str, body: bytes
 ) -> bool:
     """Verify and store one xorb; False when it was already stored (never overwritten)."""
-    expected = _parse_hash(xorb_hex)
+    expected = parse_hash(xorb_hex)
     with factory() as session:
         if session.get(XetXorb, xorb_hex) is not None:
             return False
@@ -61,7 +61,8 @@ def store_xorb(
     return True
 
 
-def _parse_hash(text: str) -> bytes:
+def parse_hash(text: str) -> bytes:
+    """A hash from a URL path; 400 for anything malformed."""
     try:
         return hashing.from_hex(text.lower())
     except ValueError:

@@ -28,7 +28,7 @@ from app.hub.pagination import base_url
 from app.repos.models import LfsObject, RepoLfsObject
 from app.repos.service import get_repo, resolve_revision
 from app.xet import hashing, tokens
-from app.xet.cas import load_xorbs, register_shard, store_xorb
+from app.xet.cas import load_xorbs, parse_hash, register_shard, store_xorb
 from app.xet.models import XetDedupChunk
 from app.xet.progress import settle_or_stream
 from app.xet.reconstruction import (
@@ -49,7 +49,8 @@ PLURALS = {"models": "model", "datasets": "dataset", "spaces": "space"}
 DEDUP_KEY_EXPIRY_S = 7 * 24 * 3600
 
 
-def cas_url(request: Request, settings: SettingsDep) -> str:
+def cas_url(request: Request, settings: Settings) -> str:
+    """The base the client appends `/v1/...` to (no trailing slash, §4)."""
     return base_url(request, settings) + CAS_PREFIX
 
 
@@ -105,6 +106,7 @@ _token_route("write")
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
+    """The whole body (xorbs and shards are bounded by the format), 413 past limit."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"Body of {declared} bytes exceeds the {limit}-byte limit")
@@ -118,19 +120,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def _hash_param(text: str) -> bytes:
-    try:
-        return hashing.from_hex(text.lower())
-    except ValueError:
-        raise BadRequest(f"Invalid xet hash {text!r}") from None
-
-
 @router.post(CAS_PREFIX + "/v1/xorbs/{prefix}/{xorb}", tags=["xet"])
 async def upload_xorb(
     request: Request, prefix: str, xorb: str, settings: SettingsDep, blobs: BlobsDep
 ) -> dict[str, bool]:
     tokens.token_from_request(settings, request, "write")
-    _hash_param(xorb)
+    parse_hash(xorb)
     body = await _read_body(request, MAX_XORB_BODY)
     factory = request.app.state.sessionmaker
     inserted = await run_in_threadpool(store_xorb, factory, blobs, xorb.lower(), body)
@@ -166,6 +161,7 @@ async def upload_shard_v2(request: Request, settings: SettingsDep, blobs: BlobsD
 
 @router.post(CAS_PREFIX + "/v1/telemetry", tags=["xet"])
 async def telemetry() -> dict[str, str]:
+    """The client reports transfer statistics; nothing here uses them."""
     return {}
 
 
@@ -176,7 +172,7 @@ def dedup_query(
     """Global dedup: the xorb holding this chunk, every chunk hash keyed by a fresh random key
     (§4.3), so the answer is useful only to a client that holds the chunk itself."""
     tokens.token_from_request(settings, request, "read")
-    _hash_param(chunk)
+    parse_hash(chunk)
     row = session.get(XetDedupChunk, chunk.lower())
     if row is None:
         raise NotFound("Chunk not found")
@@ -200,13 +196,14 @@ def _reconstruction(
     request: Request,
     file: str,
     session: Session,
-    settings: SettingsDep,
-    blobs: BlobsDep,
+    settings: Settings,
+    blobs: BlobStore,
     version: int,
 ) -> dict[str, object]:
+    """The terms covering the requested range and fetch URLs for their xorb bytes (§4.1)."""
     token = tokens.token_from_request(settings, request, "read")
     file_hex = file.lower()
-    _hash_param(file_hex)
+    parse_hash(file_hex)
     if not _readable(session, token.repo_id, file_hex):
         raise NotFound("File not found")
     session.close()
