@@ -66,6 +66,10 @@ def test_upload_file_then_download_through_xet_and_plain(
 
     path = hf_hub_download(repo, "model.safetensors", endpoint=server.url, token=user[1])
     assert Path(path).read_bytes() == data
+    anonymous = hf_hub_download(
+        repo, "model.safetensors", endpoint=server.url, token=False, force_download=True
+    )
+    assert Path(anonymous).read_bytes() == data
     # Plain clients (curl, git-lfs): the bytes, whole and by range, reconstructed by the server.
     assert httpx.get(url, headers=auth).content == data
     part = httpx.get(url, headers={**auth, "range": "bytes=1000000-2100000"})
