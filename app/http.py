@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -27,6 +28,16 @@ def iso_z(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def header_value(text: str) -> str:
+    """text as a header value: latin-1, no control characters. Messages quote what the
+    caller sent, and a NUL or CR/LF from a hostile path makes uvicorn drop the connection
+    ("Invalid HTTP header value") instead of answering."""
+    return _CONTROL.sub(" ", text).encode("latin-1", "replace").decode("latin-1")
+
+
 def error_response(
     status: int,
     message: str,
@@ -36,10 +47,7 @@ def error_response(
     head: bool = False,
 ) -> Response:
     out = dict(headers or {})
-    # Header values must be latin-1 and single-line.
-    out["X-Error-Message"] = (
-        message.replace("\n", " ").encode("latin-1", "replace").decode("latin-1")
-    )
+    out["X-Error-Message"] = header_value(message)
     if code:
         out["X-Error-Code"] = code
     if head:
