@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.auth.permissions import Principal, require_write
 from app.blobs import BlobStore
 from app.cards.metadata import card_metadata
+from app.datasets.tags import derived_tags, with_derived_tags
 from app.db.base import utcnow
 from app.db.engine import write_transaction
 from app.errors import BadRequest, Conflict, PreconditionFailed, RevisionNotFound
@@ -112,6 +113,9 @@ def update_card(session: Session, repo: Repo, ref_name: str, sha: str, plan: Com
         repo.tags = meta.tags
         repo.pipeline_tag = meta.pipeline_tag
         repo.library_name = meta.library_name
+    if repo.type == "dataset":
+        derived = derived_tags(session, plan.tree_sha, repo.card_data or {})
+        repo.tags = with_derived_tags(repo.tags or [], derived)
 
 
 def _readme_removed(session: Session, plan: CommitPlan) -> bool:
