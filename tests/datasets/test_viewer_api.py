@@ -356,3 +356,24 @@ def test_a_conversion_is_made_once_per_content(fx: Fixture, server: LiveServer) 
     cache = server.backend.data_dir / "datasets-cache" / "parquet"
     blob = Blob.from_string(csv_bytes(rows)).id.decode()
     assert [p.name for p in cache.glob(f"*{blob}*")] == [f"csv-{blob}.parquet"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("parquet", ["format:parquet", "modality:tabular"]),
+        ("csv", ["format:csv", "modality:tabular"]),
+        ("text", ["format:text", "modality:text"]),
+        ("images", ["format:imagefolder", "modality:image"]),
+    ],
+)
+def test_dataset_info_tags_name_the_format(fx: Fixture, name: str, expected: list[str]) -> None:
+    info = fx.owner.api.dataset_info(fx.ids[name])
+    assert [t for t in info.tags if t.startswith(("format:", "modality:"))] == expected
+
+
+def test_card_tags_stay_beside_the_derived_ones(fx: Fixture) -> None:
+    repo = dataset(
+        fx.owner, "tagged", {"README.md": b"---\ntags:\n- mine\n---\n", "a.csv": b"x\n1\n"}
+    )
+    assert fx.owner.api.dataset_info(repo).tags == ["mine", "format:csv", "modality:tabular"]
