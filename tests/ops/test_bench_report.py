@@ -56,3 +56,17 @@ def test_goal_line_round_trips(capsys: pytest.CaptureFixture[str]) -> None:
         ("1.50x", "<= 2x", True),
         ("250.00 MB", "< 100 MB", False),
     ]
+
+
+def test_figures_printed_without_a_goal_get_the_issue_goal() -> None:
+    from bench.__main__ import with_legacy_goals
+
+    lines = [
+        "model_info                       p50   25.01 ms  (  3.0x baseline)\n",
+        "model_info blobs=true            p50   33.91 ms  (  4.1x baseline)\n",
+        "card page p50 4.80 ms within the 50 ms goal\n",
+    ]
+    rows = parse_goal_lines("hub_read", with_legacy_goals("hub_read", lines))
+    assert [(r.name, r.met) for r in rows] == [("model_info", False)]
+    rows = parse_goal_lines("web_pages", with_legacy_goals("web_pages", lines))
+    assert [(r.name, r.measured, r.met) for r in rows] == [("card page", "4.80 ms", True)]
