@@ -83,6 +83,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(500, "Internal server error; see the server log for details")
 
 
+def repo_from_path(scope: Scope) -> str | None:
+    """`namespace/name` from the matched route's parameters, for routes that set no repo."""
+    params = scope.get("path_params") or {}
+    if "repo_id" in params:
+        return str(params["repo_id"])
+    if "namespace" in params and "name" in params:
+        return f"{params['namespace']}/{params['name']}"
+    return None
+
+
 class RequestContextMiddleware:
     """Adds X-Request-Id to every response, refuses oversized bodies, logs one JSON line."""
 
@@ -147,7 +157,7 @@ class RequestContextMiddleware:
                     "status": status_holder["status"],
                     "ms": round((time.perf_counter() - started) * 1000, 1),
                     "user": state.get("user_name"),
-                    "repo": state.get("repo_id"),
+                    "repo": state.get("repo_id") or repo_from_path(scope),
                 }
             )
         )
