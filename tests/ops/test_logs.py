@@ -46,6 +46,19 @@ def test_access_log_is_json_with_request_id_user_and_repo(server: LiveServer) ->
     assert line["path"] == f"/{repo.repo_id}.git/info/refs"
 
 
+def test_hub_api_lines_name_the_repo(server: LiveServer) -> None:
+    owner = new_owner(server)
+    repo, _ = make_repo(owner, "named", {"a.txt": b"a"})
+    request_id = f"ops-{secrets.token_hex(6)}"
+    httpx.get(
+        f"{server.url}/api/models/{repo.repo_id}",
+        headers={"x-request-id": request_id, "authorization": f"Bearer {owner.token}"},
+        timeout=10,
+    )
+    line = log_line(server, request_id)
+    assert (line["repo"], line["user"], line["status"]) == (repo.repo_id, owner.name, 200)
+
+
 def test_query_strings_are_not_logged(server: LiveServer) -> None:
     secret = secrets.token_hex(12)
     request_id = f"ops-{secrets.token_hex(6)}"
