@@ -185,13 +185,35 @@ def convert_file(source: Path, target: Path, fmt: str, report: Callable[[float],
 def _convert_csv(
     source: Path, target: Path, delimiter: str, report: Callable[[float], None]
 ) -> None:
+    """Types are inferred from the first block; when a later block does not fit them (a
+    number column that turns to text further down), the file is read again as all text
+    rather than refused, as pandas (which `datasets` uses) would read it as objects."""
+    try:
+        _write_csv(source, target, delimiter, report, as_text=False)
+    except pa.ArrowInvalid as exc:
+        if "conversion error" not in str(exc).lower():
+            raise
+        _write_csv(source, target, delimiter, report, as_text=True)
+
+
+def _write_csv(
+    source: Path,
+    target: Path,
+    delimiter: str,
+    report: Callable[[float], None],
+    *,
+    as_text: bool,
+) -> None:
     total = max(source.stat().st_size, 1)
+    read_options = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES)
+    parse_options = pacsv.ParseOptions(delimiter=delimiter)
+    convert_options = pacsv.ConvertOptions()
+    if as_text:
+        with source.open("rb") as raw:
+            names = pacsv.open_csv(raw, read_options, parse_options).schema.names
+        convert_options = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()))
     with source.open("rb") as raw:
-        reader = pacsv.open_csv(
-            raw,
-            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
-        )
+        reader = pacsv.open_csv(raw, read_options, parse_options, convert_options)
         with pq.ParquetWriter(target, reader.schema) as writer:
             for batch in reader:
                 writer.write_batch(batch, row_group_size=ROW_GROUP_ROWS)

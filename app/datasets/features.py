@@ -22,6 +22,9 @@ Feature = dict[str, Any]
 # Builds the URL of a binary cell's content (an image in a parquet file) from its column name.
 AssetUrl = Callable[[str], str]
 
+MAX_CELL_CHARS = (
+    100_000  # a longer text cell is cut (and named in truncated_cells): pages stay small
+)
 _FLOAT_NAMES = {"halffloat": "float16", "float": "float32", "double": "float64"}
 
 
@@ -119,3 +122,12 @@ def row_json(
     row: Mapping[str, Any], features: Mapping[str, Any], asset_url: AssetUrl | None
 ) -> dict[str, Any]:
     return {name: cell_json(row.get(name), f, asset_url, name) for name, f in features.items()}
+
+
+def truncate_cells(row: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Text cells cut to MAX_CELL_CHARS, with the names of the cut columns (as the Hub's
+    viewer reports them in `truncated_cells`)."""
+    cut = [k for k, v in row.items() if isinstance(v, str) and len(v) > MAX_CELL_CHARS]
+    for name in cut:
+        row[name] = row[name][:MAX_CELL_CHARS]
+    return row, cut

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from app.datasets.engine import SplitTable
-from app.datasets.features import feature_list, features_of, row_json
+from app.datasets.features import feature_list, features_of, row_json, truncate_cells
 from app.datasets.layout import FOLDER_FORMATS, ConfigLayout, SplitFiles
 from app.datasets.query import compile_search, compile_where
 from app.datasets.service import (
@@ -109,7 +109,8 @@ def _row_item(
             selected, idx, column
         )
 
-    return {"row_idx": idx, "row": row_json(row, features, asset_url), "truncated_cells": []}
+    cells, truncated = truncate_cells(row_json(row, features, asset_url))
+    return {"row_idx": idx, "row": cells, "truncated_cells": truncated}
 
 
 def asset_query(selected: Selected, row: int, column: str) -> str:

@@ -86,3 +86,17 @@ def test_malformed_files_fail_with_the_reason(
     with pytest.raises(ConversionFailed, match=reason):
         converter.wait(job)
     converter.close()
+
+
+def test_a_column_whose_type_changes_after_the_first_block_is_read_as_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.datasets.convert.CSV_BLOCK_BYTES", 64)
+    lines = [f"{i},n{i}" for i in range(20)] + ["not a number,x"]
+    content = ("a,b\n" + "\n".join(lines) + "\n").encode()
+    converter = Converter(tmp_path / "cache")
+    job = job_for(tmp_path, "mixed", content)
+    table = pq.read_table(converter.wait(job))
+    assert table.column("a").to_pylist()[-2:] == ["19", "not a number"]
+    assert table.num_rows == 21
+    converter.close()

@@ -93,6 +93,7 @@ def fx(server: LiveServer) -> Fixture:
         ),
         "private": dataset(owner, "secret", {"train.csv": csv_bytes(CSV_TRAIN)}, private=True),
         "malformed": dataset(owner, "malformed", {"train.csv": b"a,b\n1,2\n3,4,5\n"}),
+        "long": dataset(owner, "long", {"t.jsonl": jsonl_bytes([{"t": "x" * 150_000, "n": 1}])}),
         "truncated": dataset(
             owner,
             "truncated",
@@ -278,6 +279,7 @@ def test_truncated_parquet_is_a_clear_4xx(fx: Fixture) -> None:
         ("filter", {"where": "read_parquet('/etc/passwd') IS NULL"}, 400, "no column"),
         ("filter", {"where": "name = 'x' OR '1'='1'"}, 400, "a column name"),
         ("filter", {"where": "nope = 1"}, 400, "no column named 'nope'"),
+        ("filter", {"where": "name > 3"}, 400, "The query cannot run on this split"),
         ("rows", {"length": 101}, 400, "length"),
         ("rows", {"length": 10**9}, 400, "length"),
         ("rows", {"offset": -1}, 400, "offset"),
@@ -377,3 +379,8 @@ def test_card_tags_stay_beside_the_derived_ones(fx: Fixture) -> None:
         fx.owner, "tagged", {"README.md": b"---\ntags:\n- mine\n---\n", "a.csv": b"x\n1\n"}
     )
     assert fx.owner.api.dataset_info(repo).tags == ["mine", "format:csv", "modality:tabular"]
+
+
+def test_a_huge_text_cell_is_cut_and_named(fx: Fixture) -> None:
+    (item,) = fx.client.json("rows", dataset=fx.ids["long"])["rows"]
+    assert (len(item["row"]["t"]), item["row"]["n"], item["truncated_cells"]) == (100_000, 1, ["t"])
