@@ -40,8 +40,9 @@ class BuiltFile:
         term = shard.Term(self.xorb_hash, len(self.data), 0, len(self.refs), proof)
         return shard.FileEntry(self.file_hash, [term], hashing.from_hex(sha256 or self.sha256))
 
-    def shard(self, **lies: bytes | str | None) -> bytes:
-        entry = self.entry(**lies)  # type: ignore[arg-type]
+    def shard(self, sha256: str | None = None, verification: bytes | None = None) -> bytes:
+        """An upload shard of this file alone, optionally lying like entry()."""
+        entry = self.entry(sha256, verification)
         return shard.build_upload_shard([entry], {self.xorb_hash: self.refs})
 
 
