@@ -207,6 +207,15 @@ class S3BlobStore:
             MultipartUpload={"Parts": parts},
         )
 
+    def copy(self, source: str, target: str) -> None:
+        """Server-side copy (multipart for large objects): the bytes never leave S3."""
+        self._call(
+            self.client.copy,
+            CopySource={"Bucket": self.bucket, "Key": self._key(source)},
+            Bucket=self.bucket,
+            Key=self._key(target),
+        )
+
     def local_path(self, key: str) -> Path | None:
         return None
 

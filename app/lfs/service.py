@@ -39,6 +39,8 @@ class DirectPartStore(Protocol):
 
     def complete_multipart(self, key: str, upload_id: str, etags: list[str]) -> None: ...
 
+    def copy(self, source: str, target: str) -> None: ...
+
 
 def new_upload_id() -> str:
     return secrets.token_urlsafe(18)
@@ -77,13 +79,18 @@ def receive_object(
     with factory() as session:
         known = session.get(LfsObject, oid)
     if known is not None and known.size == size and blobs.size(lfs_key(oid)) == size:
-        reader = HashingReader(oid, size)
-        for chunk in chunks:
-            reader.feed(chunk)
-        reader.verify()
+        check_content(chunks, oid, size)
     else:
         blobs.put(lfs_key(oid), chunks, sha256=oid, size=size)
     link_object(factory, repo_id, oid, size)
+
+
+def check_content(chunks: Iterable[bytes], oid: str, size: int) -> None:
+    """HashMismatch (400) unless the chunks are `size` bytes hashing to `oid`."""
+    reader = HashingReader(oid, size)
+    for chunk in chunks:
+        reader.feed(chunk)
+    reader.verify()
 
 
 def part_key(upload_id: str, number: int) -> str:
@@ -128,8 +135,8 @@ def complete_direct(
     staging: tuple[str, str],
     etags: list[str],
 ) -> None:
-    """Finish an S3 multipart upload at its staging key, then copy it to lfs/<oid> through a
-    verifying put: S3 cannot check a whole-object sha256, so this server reads it once."""
+    """Finish an S3 multipart upload at its staging key, hash it (S3 cannot check a
+    whole-object sha256, so this server reads it once), then copy it to lfs/<oid> inside S3."""
     key, s3_upload_id = staging
     try:
         store.complete_multipart(key, s3_upload_id, etags)
@@ -137,7 +144,8 @@ def complete_direct(
         code = exc.response.get("Error", {}).get("Code", "error")
         raise BadRequest(f"multipart upload of {oid} could not be completed ({code})") from None
     try:
-        blobs.put(lfs_key(oid), blobs.open(key), sha256=oid, size=size)
+        check_content(blobs.open(key), oid, size)
+        store.copy(key, lfs_key(oid))
     finally:
         blobs.delete(key)
     link_object(factory, repo_id, oid, size)
