@@ -290,36 +290,36 @@ def parquet_files(
     viewer: Viewer, index: RevisionIndex, base_url: str, config: str | None
 ) -> dict[str, Any]:
     """Parquet files of each split: the repo's own, or the conversions of csv/json/txt files."""
-    revision = index.revision
-    files = []
-    for found in _configs(index, config):
-        if found.format in FOLDER_FORMATS:
-            continue
-        for split in found.splits:
-            for path in split.files:
-                entry = index.files[path]
-                job = viewer.job(entry)
-                if job is None:
-                    url = f"{base_url}/datasets/{revision.dataset}/resolve/{revision.commit_sha}/"
-                    url += quote(path)
-                    size_bytes = entry.size
-                else:
-                    local = viewer.converter.wait(job)
-                    url = f"{base_url}/api/datasets-server/parquet-file?" + urlencode(
-                        {"dataset": revision.dataset, "revision": revision.commit_sha, "path": path}
-                    )
-                    size_bytes = local.stat().st_size
-                files.append(
-                    {
-                        "dataset": revision.dataset,
-                        "config": found.name,
-                        "split": split.name,
-                        "url": url,
-                        "filename": path.rsplit("/", 1)[-1],
-                        "size": size_bytes,
-                    }
-                )
+    files = [
+        {
+            "dataset": index.revision.dataset,
+            "config": found.name,
+            "split": split.name,
+            "filename": path.rsplit("/", 1)[-1],
+            **_parquet_location(viewer, index, base_url, path),
+        }
+        for found in _configs(index, config)
+        if found.format not in FOLDER_FORMATS
+        for split in found.splits
+        for path in split.files
+    ]
     return {"parquet_files": files, "pending": [], "failed": [], "partial": False}
+
+
+def _parquet_location(
+    viewer: Viewer, index: RevisionIndex, base_url: str, path: str
+) -> dict[str, Any]:
+    """`url` and `size` of a file's parquet form: the repo file itself (pinned to the
+    commit), or its conversion served by `/parquet-file`."""
+    revision, entry = index.revision, index.files[path]
+    job = viewer.job(entry)
+    if job is None:
+        url = f"{base_url}/datasets/{revision.dataset}/resolve/{revision.commit_sha}/{quote(path)}"
+        return {"url": url, "size": entry.size}
+    local = viewer.converter.wait(job)
+    query = {"dataset": revision.dataset, "revision": revision.commit_sha, "path": path}
+    url = f"{base_url}/api/datasets-server/parquet-file?{urlencode(query)}"
+    return {"url": url, "size": local.stat().st_size}
 
 
 def data_file(index: RevisionIndex, path: str) -> str:
