@@ -122,7 +122,9 @@ def wait_for_url(driver: WebDriver, fragment: str) -> None:
 def sign_in(driver: WebDriver, site: Site) -> None:
     """Through the form, keyboard only: type, Tab, type, Enter."""
     driver.get(site.url + "/login")
-    one(driver, "#username").send_keys(site.user, Keys.TAB, site.password, Keys.ENTER)
+    one(driver, "#username").send_keys(site.user, Keys.TAB, site.password)
+    screenshot(driver, "login")
+    one(driver, "#password").send_keys(Keys.ENTER)
     WebDriverWait(driver, 10).until(lambda d: "/login" not in d.current_url)
 
 
@@ -136,7 +138,9 @@ def create_token(driver: WebDriver, site: Site, label: str) -> str:
     one(driver, "#label").send_keys(label)
     one(driver, "input[name=role][value=write]").click()
     driver.find_element(By.XPATH, "//button[normalize-space()='Create token']").click()
-    return WebDriverWait(driver, 10).until(lambda d: one(d, "#token-secret")).text
+    secret = WebDriverWait(driver, 10).until(lambda d: one(d, "#token-secret")).text
+    screenshot(driver, "tokens")
+    return secret
 
 
 def new_repo(driver: WebDriver, site: Site, name: str, *, private: bool = False) -> None:
@@ -144,6 +148,7 @@ def new_repo(driver: WebDriver, site: Site, name: str, *, private: bool = False)
     one(driver, "#name").send_keys(name)
     if private:
         one(driver, "input[name=visibility][value=private]").click()
+    screenshot(driver, "new-repo")
     driver.find_element(By.XPATH, "//button[normalize-space()='Create repository']").click()
     wait_for_url(driver, f"/{site.user}/{name}")
 
