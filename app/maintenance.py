@@ -18,7 +18,8 @@ The sweep is safe against writers that run meanwhile:
    on no new commit may point at them (`lfs_size_for` refuses an oid the repo was not given)
    and a client that uploads the same content again writes a fresh object. After `settle`
    (longer than a commit takes from reading those rows to moving its ref) the reachable set is
-   computed again and only candidates that are still unreachable are deleted.
+   computed again and only candidates that are still unreachable are deleted; one that a
+   commit reached meanwhile is kept and its rows are put back.
 3. *One sweeper*: a database-wide lock (a Postgres advisory lock; a lock file beside the
    SQLite database) lets one replica collect at a time.
 
@@ -46,6 +47,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.blobs import BlobNotFound, BlobStore
 from app.blobs.base import read_all
 from app.db.engine import write_transaction
+from app.db.upsert import insert_ignore
 from app.errors import Conflict
 from app.repos.gitobjects import GIT_PREFIX, object_key
 from app.repos.models import Commit, LfsObject, Ref, RepoCommit, RepoLfsObject, TreeEntry
@@ -212,28 +214,53 @@ def _candidates(
     return found
 
 
-def _forget_lfs(factory: sessionmaker[Session], keys: Iterable[str]) -> set[str]:
+@dataclass
+class _Forgotten:
+    """LFS rows deleted by a run, to put back for any object a commit reached meanwhile."""
+
+    objects: list[dict[str, object]] = field(default_factory=list)
+    links: list[dict[str, object]] = field(default_factory=list)
+    kept: set[str] = field(default_factory=set)  # keys kept with their rows (held by Xet)
+
+    def restore(self, factory: sessionmaker[Session], keys: set[str]) -> None:
+        oids = {key.removeprefix(LFS_PREFIX) for key in keys if key.startswith(LFS_PREFIX)}
+        if not oids:
+            return
+        with write_transaction(factory) as session:
+            objects = [row for row in self.objects if row["oid"] in oids]
+            insert_ignore(session, LfsObject, objects, ["oid"])
+            links = [row for row in self.links if row["oid"] in oids]
+            insert_ignore(session, RepoLfsObject, links, ["repo_id", "oid"])
+
+
+def _forget_lfs(factory: sessionmaker[Session], keys: Iterable[str]) -> _Forgotten:
     """Delete the rows of candidate LFS objects so no new commit can point at them.
 
-    Objects that Xet also holds keep their rows (the content stays readable through Xet);
-    their `lfs/` copy is kept too. Returns the keys that must not be deleted for that reason.
+    Objects that Xet also holds keep their rows (the content stays readable through Xet) and
+    their `lfs/` copy too, so that nothing refers to an object that is gone.
     """
     oids = [key.removeprefix(LFS_PREFIX) for key in keys if key.startswith(LFS_PREFIX)]
-    kept: set[str] = set()
+    forgotten = _Forgotten()
     with write_transaction(factory) as session:
         for batch in _batches(oids):
-            xet_backed = set(
-                session.scalars(
-                    select(LfsObject.oid).where(
-                        LfsObject.oid.in_(batch), LfsObject.xet_hash.is_not(None)
-                    )
+            rows = session.execute(
+                select(LfsObject.oid, LfsObject.size, LfsObject.xet_hash).where(
+                    LfsObject.oid.in_(batch)
                 )
-            )
-            kept.update(LFS_PREFIX + oid for oid in xet_backed)
+            ).all()
+            xet_backed = {row.oid for row in rows if row.xet_hash is not None}
+            forgotten.kept.update(LFS_PREFIX + oid for oid in xet_backed)
             plain = [oid for oid in batch if oid not in xet_backed]
+            forgotten.objects += [
+                {"oid": row.oid, "size": row.size} for row in rows if row.oid in plain
+            ]
+            links = select(RepoLfsObject.repo_id, RepoLfsObject.oid).where(
+                RepoLfsObject.oid.in_(plain)
+            )
+            forgotten.links += [dict(row._mapping) for row in session.execute(links)]
             session.execute(delete(RepoLfsObject).where(RepoLfsObject.oid.in_(plain)))
             session.execute(delete(LfsObject).where(LfsObject.oid.in_(plain)))
-    return kept
+    return forgotten
 
 
 @contextmanager
@@ -275,18 +302,21 @@ def collect_garbage(
     if dry_run or not candidates:
         report.deleted_bytes = sum(blobs.size(k) or 0 for k in report.candidates) if dry_run else 0
         return report
-    kept = _forget_lfs(factory, candidates)
+    forgotten = _forget_lfs(factory, candidates)
     time.sleep(settle_s)
-    doomed = [key for key in report.candidates if key not in kept]
+    doomed = [key for key in report.candidates if key not in forgotten.kept]
+    resurrected: set[str] = set()
     for start in range(0, len(doomed), DELETE_BATCH):
         _refresh(factory, blobs, marks)
         for key in doomed[start : start + DELETE_BATCH]:
             if key in marks.keys:
-                report.resurrected += 1
+                resurrected.add(key)
                 continue
             report.deleted_bytes += blobs.size(key) or 0
             blobs.delete(key)
             report.deleted.append(key)
+    forgotten.restore(factory, resurrected)
+    report.resurrected = len(resurrected)
     log.info("gc: %s", report.summary(dry_run=False))
     return report
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from dulwich.objects import Blob
 from huggingface_hub import hf_hub_download
+from sqlalchemy import delete
 
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
@@ -130,9 +131,13 @@ def test_a_commit_during_the_settle_period_keeps_its_objects(own_server: LiveSer
     factory, blobs = app.state.sessionmaker, app.state.blobs
 
     def commit_meanwhile() -> None:
-        # The rows are gone once the sweep starts, so the commit re-registers its upload.
-        abandoned_upload(owner, repo, content)
+        # As a commit that read the object's rows just before gc forgot them: it lands, and
+        # its object has no rows left.
+        oid = abandoned_upload(owner, repo, content)
         commit(owner, repo, {}, {"back.bin": content})
+        with write_transaction(factory) as session:
+            session.execute(delete(RepoLfsObject).where(RepoLfsObject.oid == oid))
+            session.execute(delete(LfsObject).where(LfsObject.oid == oid))
 
     timer = threading.Timer(0.5, commit_meanwhile)
     timer.start()
@@ -141,3 +146,7 @@ def test_a_commit_during_the_settle_period_keeps_its_objects(own_server: LiveSer
     assert lfs_key(content) in report.candidates
     assert lfs_key(content) not in report.deleted
     assert stored(own_server, lfs_key(content))
+    oid = lfs_key(content).removeprefix("lfs/")
+    with factory() as session:  # its rows are back: the repo may commit it again
+        assert session.get(LfsObject, oid) is not None
+        assert session.get(RepoLfsObject, (repo.id, oid)) is not None
