@@ -45,6 +45,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    # Pages carry the visitor's name and CSRF token: no shared cache may keep them.
+    "Cache-Control": "no-store",
 }
 
 

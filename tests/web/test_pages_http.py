@@ -88,6 +88,7 @@ def test_pages_send_security_headers(server: LiveServer, files_repo: str) -> Non
         assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["x-frame-options"] == "DENY"
+        assert headers["cache-control"] == "no-store"
 
 
 def test_session_cookie_is_http_only_and_same_site(server: LiveServer) -> None:
