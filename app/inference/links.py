@@ -37,7 +37,7 @@ class Resident:
     memory: int
     ready: asyncio.Future[None]
     started: float = field(default_factory=time.monotonic)
-    inflight: int = 0
+    inflight: int = 0  # batches being formed or run: such a model is never evicted
 
 
 @dataclass
@@ -217,9 +217,6 @@ class WorkerLink:
         job_id = next(_job_ids)
         job = _Job(self.loop.create_future(), on_chunk)
         self.jobs[job_id] = job
-        resident = self.models.get(key)
-        if resident is not None:
-            resident.inflight += 1
         try:
             if on_chunk is None:
                 self.send(("run", job_id, key, task, items))
@@ -228,8 +225,6 @@ class WorkerLink:
             return await job.future
         finally:
             self.jobs.pop(job_id, None)
-            if resident is not None:
-                resident.inflight -= 1
 
 
 def raise_for(outcome: Outcome) -> Any:

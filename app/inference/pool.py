@@ -31,13 +31,14 @@ from app.inference.errors import (
     UnsupportedModel,
     WorkerUnavailable,
 )
-from app.inference.links import Resident, WorkerLink, raise_for
+from app.inference.links import WorkerLink, raise_for
 from app.inference.metrics import InferenceMetrics
 from app.inference.protocol import Item, Outcome
 from app.inference.service import ModelSpec
 
 LOAD_OVERHEAD_BYTES = 64 * 1024**2  # a load costs about this much beyond its weights (imports)
 INITIAL_LOAD_RATE_S_PER_BYTE = 1.0 / (100 * 1024**2)  # 100 MB/s until a load is measured
+PLACE_POLL_S = 0.02  # how often a load waiting for room looks again
 
 
 @dataclass
@@ -208,34 +209,49 @@ class Pool:
 
     async def _consume(self, queue: _ModelQueue) -> None:
         """Load the model, then run batches while requests wait; exits when the queue is
-        empty (the next request starts a new consumer)."""
+        empty (the next request starts a new consumer). The model is claimed (inflight)
+        from the moment a batch starts forming, so no other model's load evicts it then."""
         spec = queue.spec
         try:
-            link = await self._ensure_loaded(spec)
+            await self._ensure_loaded(spec)
         except Exception as exc:
             self._fail_all(queue, exc)
             return
         while queue.waiting:
-            batch = await self._take_batch(queue)
-            if not batch:
-                continue
-            self.metrics.batch_size.labels(spec.repo_id, batch[0].task).observe(len(batch))
             try:
-                if spec.key not in link.models or not link.alive:
-                    link = await self._ensure_loaded(spec)
-                link.touch(spec.key)
-                outcomes = await link.run(
-                    spec.key, batch[0].task, [p.item for p in batch], batch[0].on_chunk
-                )
+                link = await self._ensure_loaded(spec)
             except Exception as exc:
-                for pending in batch:
-                    _settle(pending.future, error=exc)
+                self._fail_all(queue, exc)
+                return
+            resident = link.models.get(spec.key)
+            if resident is None:  # evicted while this consumer was waking up
                 continue
-            for pending, outcome in zip(batch, outcomes, strict=True):
-                try:
-                    _settle(pending.future, value=raise_for(outcome))
-                except Exception as exc:
-                    _settle(pending.future, error=exc)
+            resident.inflight += 1
+            try:
+                await self._run_batch(queue, link)
+            finally:
+                resident.inflight -= 1
+
+    async def _run_batch(self, queue: _ModelQueue, link: WorkerLink) -> None:
+        spec = queue.spec
+        batch = await self._take_batch(queue)
+        if not batch:
+            return
+        self.metrics.batch_size.labels(spec.repo_id, batch[0].task).observe(len(batch))
+        link.touch(spec.key)
+        try:
+            outcomes = await link.run(
+                spec.key, batch[0].task, [p.item for p in batch], batch[0].on_chunk
+            )
+        except Exception as exc:
+            for pending in batch:
+                _settle(pending.future, error=exc)
+            return
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            try:
+                _settle(pending.future, value=raise_for(outcome))
+            except Exception as exc:
+                _settle(pending.future, error=exc)
 
     async def _take_batch(self, queue: _ModelQueue) -> list[_Pending]:
         first = queue.waiting[0]
@@ -283,7 +299,7 @@ class Pool:
             if resident is not None:
                 await asyncio.shield(resident.ready)
                 return link
-        link = self._place(spec)
+        link = await self._place(spec)
         resident = link.begin_load(spec.load)
         await asyncio.shield(resident.ready)
         seconds = time.monotonic() - resident.started
@@ -293,9 +309,24 @@ class Pool:
         self.metrics.device_memory.labels(link.name, link.device).set(link.used)
         return link
 
-    def _place(self, spec: ModelSpec) -> WorkerLink:
-        """The live worker with the most room, after evicting its least recently used idle
-        models as needed; UnsupportedModel if the model can never fit."""
+    async def _place(self, spec: ModelSpec) -> WorkerLink:
+        """A worker with room for spec, waiting (up to load_wait_s) while every model that
+        could make room is busy; UnsupportedModel if the model can never fit."""
+        deadline = time.monotonic() + self.settings.load_wait_s
+        while (link := self._try_place(spec)) is None:
+            if time.monotonic() > deadline:
+                raise WorkerUnavailable(
+                    "Every loaded model is busy and no memory is free; retry shortly",
+                    retry_after_s=5,
+                )
+            await asyncio.sleep(PLACE_POLL_S)
+        return link
+
+    def _try_place(self, spec: ModelSpec) -> WorkerLink | None:
+        """The live worker with the most room once its evictable models are unloaded (least
+        recently used first, models nobody waits for before the others); None if the room
+        is not there yet. Checks and reserves without awaiting, so two loads never both
+        count on the same free memory."""
         for link in self.links:
             if not link.started:  # spawned lazily: an app that never infers costs nothing
                 with contextlib.suppress(OSError):  # a remote worker may come up later
@@ -310,26 +341,26 @@ class Pool:
                 f"(ATRIUM_INFERENCE_MEMORY_BUDGET={alive[0].budget})"
             )
         link = max(alive, key=lambda link: link.budget - link.used + self._reclaimable(link))
-        for key, resident in list(link.models.items()):
+        if link.budget - link.used + self._reclaimable(link) < need:
+            return None
+        victims = sorted(self._evictable(link), key=lambda key: self._has_waiters(key))
+        for key in victims:
             if link.budget - link.used >= need:
                 break
-            if self._idle(key, resident):
-                link.unload(key)
-                self.metrics.evictions.labels(key.split("@")[0]).inc()
-        if link.budget - link.used < need:
-            raise WorkerUnavailable(
-                "Every loaded model is busy and no memory is free; retry shortly",
-                retry_after_s=5,
-            )
+            link.unload(key)
+            self.metrics.evictions.labels(key.split("@")[0]).inc()
         return link
 
-    def _idle(self, key: str, resident: Resident) -> bool:
+    def _evictable(self, link: WorkerLink) -> list[str]:
+        """Loaded models not running a batch, least recently used first."""
+        return [key for key, r in link.models.items() if r.ready.done() and r.inflight == 0]
+
+    def _has_waiters(self, key: str) -> bool:
         queue = self.queues.get(key)
-        waiting = bool(queue and queue.waiting)
-        return resident.ready.done() and resident.inflight == 0 and not waiting
+        return bool(queue and queue.waiting)
 
     def _reclaimable(self, link: WorkerLink) -> int:
-        return sum(r.memory for key, r in link.models.items() if self._idle(key, r))
+        return sum(link.models[key].memory for key in self._evictable(link))
 
     def _remaining_load(self, spec: ModelSpec) -> float:
         for link in self.links:
