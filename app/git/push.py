@@ -20,7 +20,7 @@ on huggingface.co, because the server cannot tell it apart from a deliberate rew
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from dulwich.objects import S_ISGITLINK
@@ -34,17 +34,17 @@ from app.blobs import BlobStore
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.errors import BadRequest
+from app.git.history import History, chunks, known_commits
 from app.git.incoming import Incoming
 from app.git.models import GitTag
 from app.repos.commits import CommitPlan, index_commit, move_ref
 from app.repos.gitobjects import MODE_TREE, load_object, parse_lfs_pointer
 from app.repos.manage import update_card
-from app.repos.models import Commit, LfsObject, Ref, Repo, RepoCommit, RepoLfsObject, TreeEntry
+from app.repos.models import Commit, LfsObject, Ref, Repo, RepoLfsObject, TreeEntry
 from app.repos.paths import validate_branch, validate_path
 from app.repos.service import DEFAULT_BRANCH, HEADS, TAGS
 
 ZERO_SHA = "0" * 40
-IN_CHUNK = 500  # shas per `IN (…)` query, under SQLite's bound-parameter limit
 
 
 class Refused(Exception):
@@ -78,17 +78,6 @@ class _Update:
     commits: list[GitCommit] = field(default_factory=list)
     rows: list[TreeEntry] = field(default_factory=list)
     plan: CommitPlan | None = None  # for the card hook; None for deletions
-
-
-def chunks(items: Iterable[str], size: int = IN_CHUNK) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 class Push:
@@ -180,7 +169,7 @@ class Push:
                 )
             )
             sha = known or sha  # an annotated tag of this repo, pushed under another name
-        if sha not in self.incoming.commits and not _known_commits(session, self.repo_id, [sha]):
+        if sha not in self.incoming.commits and not known_commits(session, self.repo_id, [sha]):
             raise Refused(f"{command.new[:12]} is not a commit of this push or of this repo")
         return sha
 
@@ -202,7 +191,7 @@ class Push:
                 done.add(sha)
                 stack.append((sha, True))
                 stack.extend((p.decode("ascii"), False) for p in commit.parents)
-        missing = outside - _known_commits(session, self.repo_id, outside)
+        missing = outside - known_commits(session, self.repo_id, outside)
         if missing:
             raise Refused(f"missing commit {sorted(missing)[0][:12]}: it is not in the pack")
         return order
@@ -242,7 +231,7 @@ class _TreeCheck:
             self._walk(commit.tree.decode("ascii"), "")
         for sha in extra:
             self.reused.setdefault(sha, "delta base")
-        history = _History(self.session, self.repo_id)
+        history = History(self.session, self.repo_id)
         boundary = {p.decode("ascii") for c in commits for p in c.parents}
         found = history.find(set(self.reused), boundary - set(self.incoming.commits))
         missing = set(self.reused) - set(found)
@@ -310,57 +299,6 @@ class _TreeCheck:
         return row
 
 
-class _History:
-    """Finds objects in this repo's history through the file index, breadth first: first
-    from the trees the push builds on (renames, moves), then from every commit (reverts)."""
-
-    def __init__(self, session: Session, repo_id: int):
-        self.session = session
-        self.repo_id = repo_id
-        self.seen: set[str] = set()
-
-    def find(self, wanted: set[str], boundary: set[str]) -> dict[str, TreeEntry | None]:
-        found: dict[str, TreeEntry | None] = {}
-        if not wanted:
-            return found
-        for sha in _known_commits(self.session, self.repo_id, wanted):
-            found[sha] = None  # a commit of the repo used as a delta base
-        for roots in (self._root_trees(boundary), self._root_trees(None)):
-            self._search(roots, wanted, found)
-            if wanted <= set(found):
-                break
-        return found
-
-    def _root_trees(self, commits: set[str] | None) -> set[str]:
-        query = select(Commit.tree_sha).join(RepoCommit, RepoCommit.commit_sha == Commit.sha)
-        query = query.where(RepoCommit.repo_id == self.repo_id)
-        if commits is None:
-            return set(self.session.scalars(query))
-        roots: set[str] = set()
-        for batch in chunks(commits):
-            roots.update(self.session.scalars(query.where(Commit.sha.in_(batch))))
-        return roots
-
-    def _search(
-        self, roots: set[str], wanted: set[str], found: dict[str, TreeEntry | None]
-    ) -> None:
-        frontier = roots - self.seen
-        for sha in frontier & wanted:
-            found.setdefault(sha, None)
-        while frontier and not wanted <= set(found):
-            self.seen |= frontier
-            level: set[str] = set()
-            for batch in chunks(frontier):
-                for row in self.session.scalars(
-                    select(TreeEntry).where(TreeEntry.tree_sha.in_(batch))
-                ):
-                    if row.oid in wanted:
-                        found.setdefault(row.oid, row)
-                    if row.kind == "tree" and row.oid not in self.seen:
-                        level.add(row.oid)
-            frontier = level
-
-
 def _name(raw: bytes, parent: str) -> str:
     try:
         name = raw.decode("utf-8")
@@ -399,19 +337,6 @@ def _check_lfs(session: Session, repo_id: int, pointers: dict[str, tuple[int, st
             raise Refused(f"LFS object {oid[:12]} of {path!r} was not uploaded; run git lfs push")
         if sizes[oid] != size:
             raise Refused(f"LFS pointer of {path!r} says {size} bytes, the object has {sizes[oid]}")
-
-
-def _known_commits(session: Session, repo_id: int, shas: Iterable[str]) -> set[str]:
-    known: set[str] = set()
-    for batch in chunks(shas):
-        known.update(
-            session.scalars(
-                select(RepoCommit.commit_sha).where(
-                    RepoCommit.repo_id == repo_id, RepoCommit.commit_sha.in_(batch)
-                )
-            )
-        )
-    return known
 
 
 def _commit_tree(session: Session, incoming: Incoming, sha: str) -> str:

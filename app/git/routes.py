@@ -30,7 +30,9 @@ from app.git.service import (
     PushTarget,
     advertise,
     advertised_refs,
+    reachable_refs,
     serve,
+    wanted_objects,
 )
 from app.git.store import AtriumGitRepo
 from app.git.wire import spool_body, stream_reply
@@ -49,9 +51,18 @@ class GitRepo:
 
     repo_id: int
     refs: dict[str, str]
+    wants_blobs: bool = False  # a partial clone fetching the files it lacks
 
     def view(self, request: Request) -> AtriumGitRepo:
-        return AtriumGitRepo(get_blobs(request), self.refs)
+        return AtriumGitRepo(get_blobs(request), self.refs, wants_blobs=self.wants_blobs)
+
+    def with_wants(self, request: Request, wants: set[str]) -> GitRepo:
+        """This repo, with hidden refs for wanted objects its history reaches."""
+        if wants <= set(self.refs.values()):
+            return self
+        with get_sessionmaker(request)() as session:
+            refs, blobs = reachable_refs(session, self.repo_id, self.refs, wants)
+        return GitRepo(self.repo_id, refs, blobs)
 
 
 def open_repo(
@@ -127,6 +138,8 @@ def _rpc(repo_type: str, service: str) -> Callable[..., Awaitable[Response]]:
         target = None
         if service == RECEIVE_PACK:
             target = PushTarget(get_sessionmaker(request), get_blobs(request), repo.repo_id)
+        else:
+            repo = await run_in_threadpool(repo.with_wants, request, wanted_objects(body))
         return StreamingResponse(
             stream_reply(serve(service, repo.view(request), body, target)),
             media_type=f"application/x-{service}-result",

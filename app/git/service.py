@@ -17,7 +17,11 @@ from typing import IO, Any
 
 from dulwich.errors import ApplyDeltaError, ChecksumMismatch, ObjectFormatException
 from dulwich.objects import ObjectID
-from dulwich.protocol import CAPABILITY_ATOMIC, ReceivableProtocol
+from dulwich.protocol import (
+    CAPABILITY_ALLOW_REACHABLE_SHA1_IN_WANT,
+    CAPABILITY_ATOMIC,
+    ReceivableProtocol,
+)
 from dulwich.refs import Ref
 from dulwich.server import (
     Backend,
@@ -30,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobs import BlobStore
+from app.git.history import History
 from app.git.incoming import Incoming, receive_pack
 from app.git.models import GitTag
 from app.git.push import Push, RefCommand
@@ -41,6 +46,7 @@ from app.repos.service import list_refs
 UPLOAD_PACK = "git-upload-pack"
 RECEIVE_PACK = "git-receive-pack"
 SERVICES = (UPLOAD_PACK, RECEIVE_PACK)
+HIDDEN_REFS = "refs/atrium/reachable/"  # never advertised: stateless requests list no refs
 # What a broken pack raises while it is read and inflated (dulwich's own list, server.py).
 UNPACK_ERRORS = (
     OSError,
@@ -104,8 +110,25 @@ class AtriumReceivePack(ReceivePackHandler):
         return receive_pack(target.blobs, self.proto.read, read_some, store.get_raw)
 
 
+class AtriumUploadPack(UploadPackHandler):
+    """upload-pack that also accepts wants of objects the refs reach: a partial clone
+    (`--filter=blob:none`) fetches the blobs it lacks by sha, and git only asks a server that
+    advertises this. Such wants arrive as hidden refs (`reachable_refs`)."""
+
+    def capabilities(self) -> list[bytes]:
+        return [*super().capabilities(), CAPABILITY_ALLOW_REACHABLE_SHA1_IN_WANT]
+
+    def _start_pack_send_phase(self) -> None:
+        # A partial clone's lazy fetch names the blobs it lacks but repeats the clone's
+        # filter (blob:none); git's upload-pack exempts explicit wants from the filter, and
+        # dulwich has no such exemption, so the filter is dropped (it runs right after this).
+        if self.repo.wants_blobs:  # type: ignore[attr-defined]
+            self.filter_spec = None
+        super()._start_pack_send_phase()
+
+
 HANDLERS: dict[str, type[PackHandler]] = {
-    UPLOAD_PACK: UploadPackHandler,
+    UPLOAD_PACK: AtriumUploadPack,
     RECEIVE_PACK: AtriumReceivePack,
 }
 
@@ -154,3 +177,28 @@ def advertised_refs(session: Session, repo: Repo) -> dict[str, str]:
         if refs.get(tag.name) == tag.commit_sha:
             refs[tag.name] = tag.tag_sha
     return refs
+
+
+def wanted_objects(body: IO[bytes]) -> set[str]:
+    """The shas of the `want` lines an upload-pack request starts with; rewinds body."""
+    wants: set[str] = set()
+    proto = ReceivableProtocol(body.read, lambda _data: None)
+    for line in proto.read_pkt_seq():
+        command, _, rest = line.partition(b" ")
+        if command != b"want":
+            break
+        wants.add(rest[:40].decode("ascii", "replace"))
+    body.seek(0)
+    return wants
+
+
+def reachable_refs(
+    session: Session, repo_id: int, refs: dict[str, str], wants: set[str]
+) -> tuple[dict[str, str], bool]:
+    """Hidden refs for wanted objects that are not ref tips but that this repo's history
+    reaches, so dulwich serves them (a want of anything else stays refused), and whether
+    any of them is a file."""
+    found = History(session, repo_id).find(wants - set(refs.values()), set(refs.values()))
+    hidden = {f"{HIDDEN_REFS}{sha}": sha for sha in found}
+    blobs = any(row is not None and row.kind == "blob" for row in found.values())
+    return {**refs, **hidden}, blobs

@@ -167,11 +167,12 @@ class BlobObjectStore(BaseObjectStore):
 class AtriumGitRepo(BaseRepo):
     """One repo's refs (a snapshot) over the shared object store, as dulwich's server sees it."""
 
-    def __init__(self, blobs: BlobStore, refs: Mapping[str, str]):
+    def __init__(self, blobs: BlobStore, refs: Mapping[str, str], *, wants_blobs: bool = False):
         snapshot: dict[Ref, bytes] = {Ref(n.encode()): s.encode() for n, s in refs.items()}
         if Ref(b"refs/heads/" + DEFAULT_BRANCH.encode()) in snapshot:
             snapshot[Ref(b"HEAD")] = HEAD_SYMREF
         self.store = BlobObjectStore(blobs)
+        self.wants_blobs = wants_blobs  # see app.git.service.AtriumUploadPack
         super().__init__(self.store, DictRefsContainer(snapshot))  # type: ignore[arg-type]
 
     def get_named_file(self, path: str, basedir: str | None = None) -> None:

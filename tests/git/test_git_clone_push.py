@@ -220,3 +220,17 @@ def test_deep_history_clone_reuses_objects_across_commits(
     assert owner.api.model_info(repo.repo_id).sha == head(git, work)
     again = git.clone(url, tmp_path / "again")
     assert (again / "a.txt").read_text() == "v1 " * 100 and not (again / "moved").exists()
+
+
+def test_partial_clone_fetches_missing_files_on_checkout(
+    server: LiveServer, owner: Owner, git: Git, tmp_path: Path
+) -> None:
+    files = {"a.txt": b"alpha", "deep/b.txt": b"beta"}
+    repo, _ = make_repo(owner, "partial", files)
+    url = repo_url(server, repo.repo_id)
+    work = git.clone(url, tmp_path / "w", "--filter=blob:none", "--no-checkout")
+    objects = git.out("rev-list", "--objects", "--missing=print", "HEAD", cwd=work)
+    assert len([line for line in objects.splitlines() if line.startswith("?")]) == 3
+    git.run("checkout", "main", cwd=work)  # fetches the three blobs by sha
+    assert (work / "a.txt").read_bytes() == b"alpha"
+    assert (work / "deep/b.txt").read_bytes() == b"beta"

@@ -6,6 +6,7 @@ import io
 import secrets
 from pathlib import Path
 
+import httpx
 import pytest
 from dulwich.object_format import DEFAULT_OBJECT_FORMAT
 from dulwich.objects import Blob, Tree
@@ -18,6 +19,7 @@ from tests.git.gitkit import (
     give_lfs_object,
     lfs_pointer,
     pack_of,
+    pkt,
     raw_push,
     repo_url,
 )
@@ -237,3 +239,20 @@ def test_new_branch_at_a_foreign_commit_is_refused(
     assert report[1] == (
         f"ng refs/heads/b {result.sha[:12]} is not a commit of this push or of this repo"
     )
+
+
+def test_want_of_another_repos_object_is_refused(
+    server: LiveServer, owner: Owner, repo: Repo
+) -> None:
+    """Partial clones may ask for objects by sha, but only for objects this repo reaches."""
+    secret = _private_blob(server)
+    request = pkt(f"want {secret.id.decode()} side-band-64k ofs-delta thin-pack\n".encode())
+    response = httpx.post(
+        f"{repo_url(server, repo.repo_id)}/git-upload-pack",
+        content=request + b"0000" + pkt(b"done\n"),
+        headers={"Content-Type": "application/x-git-upload-pack-request"},
+        timeout=60,
+    )
+    assert response.status_code == 200
+    assert b"ERR Client wants invalid object" in response.content
+    assert b"PACK" not in response.content

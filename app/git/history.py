@@ -1,0 +1,91 @@
+"""Which objects belong to a repo's history, found through the file index (no object reads).
+
+Objects are stored once for every repo (content-addressed), so "this sha exists" says nothing
+about who may read it; what a caller may use is what the repo's own commits reach.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.repos.models import Commit, RepoCommit, TreeEntry
+
+IN_CHUNK = 500  # shas per `IN (…)` query, under SQLite's bound-parameter limit
+
+
+def chunks(items: Iterable[str], size: int = IN_CHUNK) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def known_commits(session: Session, repo_id: int, shas: Iterable[str]) -> set[str]:
+    known: set[str] = set()
+    for batch in chunks(shas):
+        known.update(
+            session.scalars(
+                select(RepoCommit.commit_sha).where(
+                    RepoCommit.repo_id == repo_id, RepoCommit.commit_sha.in_(batch)
+                )
+            )
+        )
+    return known
+
+
+class History:
+    """Finds objects in this repo's history through the file index, breadth first: first
+    from the trees the push builds on (renames, moves), then from every commit (reverts)."""
+
+    def __init__(self, session: Session, repo_id: int):
+        self.session = session
+        self.repo_id = repo_id
+        self.seen: set[str] = set()
+
+    def find(self, wanted: set[str], boundary: set[str]) -> dict[str, TreeEntry | None]:
+        found: dict[str, TreeEntry | None] = {}
+        if not wanted:
+            return found
+        for sha in known_commits(self.session, self.repo_id, wanted):
+            found[sha] = None  # a commit of the repo used as a delta base
+        for roots in (self._root_trees(boundary), self._root_trees(None)):
+            self._search(roots, wanted, found)
+            if wanted <= set(found):
+                break
+        return found
+
+    def _root_trees(self, commits: set[str] | None) -> set[str]:
+        query = select(Commit.tree_sha).join(RepoCommit, RepoCommit.commit_sha == Commit.sha)
+        query = query.where(RepoCommit.repo_id == self.repo_id)
+        if commits is None:
+            return set(self.session.scalars(query))
+        roots: set[str] = set()
+        for batch in chunks(commits):
+            roots.update(self.session.scalars(query.where(Commit.sha.in_(batch))))
+        return roots
+
+    def _search(
+        self, roots: set[str], wanted: set[str], found: dict[str, TreeEntry | None]
+    ) -> None:
+        frontier = roots - self.seen
+        for sha in frontier & wanted:
+            found.setdefault(sha, None)
+        while frontier and not wanted <= set(found):
+            self.seen |= frontier
+            level: set[str] = set()
+            for batch in chunks(frontier):
+                for row in self.session.scalars(
+                    select(TreeEntry).where(TreeEntry.tree_sha.in_(batch))
+                ):
+                    if row.oid in wanted:
+                        found.setdefault(row.oid, row)
+                    if row.kind == "tree" and row.oid not in self.seen:
+                        level.add(row.oid)
+            frontier = level
