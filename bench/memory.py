@@ -116,10 +116,9 @@ def main() -> None:
             mb = size / MB
             print(f"\n== {store} store: {mb:.0f} MB download, {mb / seconds:.0f} MB/s ==")
             print(f"server RSS before {before:.1f} MB, peak during {peak:.1f} MB")
-            goal_line(
-                f"{store}: server RSS growth during the download", peak - before, "MB", "<", 100
-            )
-            goal_line(f"{store}: RSS growth / file size", 100 * (peak - before) / mb, "%", "<=", 2)
+            growth = peak - before
+            goal_line(f"{store} store, server RSS growth in the download", growth, "MB", "<", 100)
+            goal_line(f"{store} store, RSS growth / file size", 100 * growth / mb, "%", "<=", 2)
 
 
 if __name__ == "__main__":

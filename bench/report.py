@@ -17,7 +17,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -59,10 +59,18 @@ def _met(line: str, op: str, target: float, unit: str) -> bool | None:
 
 
 def parse_goal_lines(bench: str, lines: Iterable[str]) -> list[Result]:
-    """Every `(goal …)` line of a benchmark's output as a Result."""
-    results = []
+    """Every `(goal …)` line of a benchmark's output as a Result.
+
+    A figure printed once per section (`== s3 store … ==` headers) is named with its section,
+    so that the table tells the rows apart.
+    """
+    found: list[tuple[str, Result]] = []
+    section = ""
     for raw in lines:
         line = raw.strip()
+        if line.startswith("==") and line.endswith("=="):
+            section = line.strip("= ")
+            continue
         match = _GOAL.search(line)
         if match is None:
             continue
@@ -76,5 +84,11 @@ def parse_goal_lines(bench: str, lines: Iterable[str]) -> list[Result]:
         met = _met(line, match["op"], float(match["value"]), unit)
         measured = measured.strip(" (,")
         measured += ")" * (measured.count("(") - measured.count(")"))
-        results.append(Result(bench, name, measured, goal, met))
-    return results
+        found.append((section, Result(bench, name, measured, goal, met)))
+    names = [result.name for _, result in found]
+    return [
+        replace(result, name=f"{section}: {result.name}")
+        if section and names.count(result.name) > 1
+        else result
+        for section, result in found
+    ]

@@ -70,3 +70,18 @@ def test_figures_printed_without_a_goal_get_the_issue_goal() -> None:
     assert [(r.name, r.met) for r in rows] == [("model_info", False)]
     rows = parse_goal_lines("web_pages", with_legacy_goals("web_pages", lines))
     assert [(r.name, r.measured, r.met) for r in rows] == [("card page", "4.80 ms", True)]
+
+
+def test_a_figure_printed_per_section_is_named_with_its_section() -> None:
+    lines = [
+        "== local store, 64 MB LFS file ==",
+        "    ratio resolve/static:  0.49x (goal >= 0.8x)",
+        "    other figure: 1.00x (goal >= 0.5x)",
+        "== s3 store, 64 MB LFS file ==",
+        "    ratio resolve/static:  1.65x (goal >= 0.8x)",
+    ]
+    assert [r.name for r in parse_goal_lines("b", lines)] == [
+        "local store, 64 MB LFS file: ratio resolve/static",
+        "other figure",
+        "s3 store, 64 MB LFS file: ratio resolve/static",
+    ]
