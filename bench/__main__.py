@@ -36,13 +36,13 @@ DEFAULT_BUDGET_S = 240  # a benchmark that needs longer is stopped and reported 
 # Small sizes for the default run; each benchmark documents its own variables.
 SMALL_ENV = {
     "ATRIUM_BENCH_SMALL": "1",  # a hint for benchmarks that have no size variable of their own
-    "ATRIUM_BENCH_MB": "64",
+    "ATRIUM_BENCH_MB": "128",
     "ATRIUM_BENCH_RUNS": "1",
     "ATRIUM_BENCH_XET_MB": "64",
-    "ATRIUM_BENCH_DOWNLOAD_MB": "1024",
+    "ATRIUM_BENCH_DOWNLOAD_MB": "512",
 }
 # Longer budgets where a benchmark is known to need them, even at small sizes.
-BUDGET_S = {"hub_transfer": 300, "metadata_scale": 300, "inference": 300}
+BUDGET_S = {"hub_read": 300, "hub_transfer": 300, "metadata_scale": 300, "inference": 300}
 # A stable order: fast ones first, so a run cut short still reports most figures.
 ORDER = ["hub_read", "metadata_scale", "web_pages", "dataset_viewer", "memory", "hub_transfer"]
 
