@@ -1,11 +1,9 @@
 """Prometheus metrics: `/metrics` for HTTP traffic, storage operations, database and usage.
 
 Every app gets its own `CollectorRegistry` (tests build several apps in one process, and the
-global registry refuses a second metric of the same name). Each replica is scraped on its own
-(deploy/prometheus.yml) and Prometheus sums across them, so counters never need to be shared
-between processes. When one replica runs several worker processes under the same address,
-set `PROMETHEUS_MULTIPROC_DIR` (prometheus-client's multiprocess mode): the values then go to
-files in that folder and `/metrics` aggregates every process.
+global registry refuses a second metric of the same name). A replica is one process (`atrium
+serve`); each is scraped on its own address (deploy/prometheus.yml, the Kubernetes pod
+annotations) and Prometheus sums across them, so no counter is shared between processes.
 
 Labels stay bounded: the route label is the route's path *template* (`/api/models/{repo_id}`),
 never the raw path, and requests that match no route share the label `unmatched`.
@@ -13,7 +11,6 @@ never the raw path, and requests that match no route share the label `unmatched`
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -29,7 +26,6 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
-    multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -51,7 +47,6 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.scrape_time: list[Collector] = []  # per-process collectors, see add_collector
         reg = self.registry
         self.requests = Counter(
             "atrium_http_requests",
@@ -77,7 +72,6 @@ class Metrics:
             "Requests being served; method POST/PUT/PATCH are uploads",
             ["method"],
             registry=reg,
-            multiprocess_mode="livesum",
         )
         self.storage_ops = Counter(
             "atrium_storage_operations",
@@ -100,19 +94,12 @@ class Metrics:
         )
 
     def expose(self) -> bytes:
-        """The text exposition format, aggregated over processes in multiprocess mode."""
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            merged = CollectorRegistry()
-            multiprocess.MultiProcessCollector(merged)
-            for collector in self.scrape_time:
-                merged.register(collector)
-            return generate_latest(merged)
+        """Every metric in the Prometheus text format."""
         return generate_latest(self.registry)
 
     def add_collector(self, collector: Collector) -> None:
-        """A collector computed at scrape time (database pool, usage), not kept in files."""
+        """A collector computed at scrape time: database pool, usage, the inference pool's."""
         self.registry.register(collector)
-        self.scrape_time.append(collector)
 
 
 def route_label(scope: Scope) -> str:
