@@ -140,7 +140,7 @@ def preupload(
                 "oid": None if entry is None or entry.is_dir else entry.lfs_oid or entry.oid,
             }
         )
-    return JSONResponse({"files": answer, "commitOid": None})
+    return JSONResponse({"files": answer})
 
 
 # --- commit (§11) -----------------------------------------------------------------------
