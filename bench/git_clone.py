@@ -3,8 +3,9 @@
 Goal (issue 6): Atrium clones at least half as fast as git's own server. The baseline is
 measured in the same run: the same repo, mirrored into a bare repository and served by
 `git daemon` on loopback (C, packs already on disk), cloned by the same git binary. Each side
-is cloned ATRIUM_BENCH_RUNS times (default 3) and the median is compared; the push that builds
-the repo is timed too (no goal).
+is cloned ATRIUM_BENCH_RUNS times (default 3): Atrium's first clone computes the pack object by
+object, later ones replay the reply cached by the first (app/git/cache.py); both are compared
+with git daemon's median. The push that builds the repo is timed too (no goal).
 
     .venv/bin/python -m bench.git_clone [--files 2000]
 """
@@ -45,16 +46,18 @@ def build_repo(live: LiveServer, git: Git, work: Path, files: int) -> tuple[str,
     return url, time.perf_counter() - started
 
 
-def median_clone(git: Git, url: str, into: Path, runs: int) -> float:
+def clone_times(git: Git, url: str, into: Path, runs: int) -> list[float]:
     times = []
     for run in range(runs):
         started = time.perf_counter()
         git.run("clone", "-q", url, str(into / f"clone-{run}"), timeout=600)
         times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return times
 
 
-def with_git_daemon(git: Git, source: str, root: Path, use: Callable[[str], float]) -> float:
+def with_git_daemon(
+    git: Git, source: str, root: Path, use: Callable[[str], list[float]]
+) -> list[float]:
     """Mirror the repo into root, serve it with `git daemon` and call use(url)."""
     git.run("clone", "-q", "--mirror", source, str(root / "repo.git"), timeout=600)
     port = free_port()
@@ -99,14 +102,21 @@ def main() -> None:
             print(f"push of {args.files} files in {COMMITS} commits: {pushed:.2f} s")
             (tmp / "atrium").mkdir()
             (tmp / "daemon").mkdir()
-            atrium = median_clone(git, url, tmp / "atrium", runs)
-            baseline = with_git_daemon(
-                git, url, tmp / "daemon", lambda u: median_clone(git, u, tmp / "daemon", runs)
+            atrium = clone_times(git, url, tmp / "atrium", runs)
+            daemon = with_git_daemon(
+                git, url, tmp / "daemon", lambda u: clone_times(git, u, tmp / "daemon", runs)
             )
         finally:
             live.stop()
-    print(f"clone median of {runs}: atrium {atrium:.2f} s, git daemon {baseline:.2f} s")
-    goal_line("clone speed atrium/git-daemon", baseline / atrium, "x", ">=", 0.5)
+    print(
+        f"atrium clones: {', '.join(f'{t:.2f}' for t in atrium)} s (the first computes the reply)"
+    )
+    print(f"git daemon clones: {', '.join(f'{t:.2f}' for t in daemon)} s")
+    baseline = statistics.median(daemon)
+    goal_line("first clone speed atrium/git-daemon", baseline / atrium[0], "x", ">=", 0.5)
+    if runs > 1:  # later clones replay the cached reply (app/git/cache.py)
+        repeat = statistics.median(atrium[1:])
+        goal_line("repeat clone speed atrium/git-daemon", baseline / repeat, "x", ">=", 0.5)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from app.auth.permissions import Principal, can_read, require_write
 from app.deps import get_blobs, get_principal, get_sessionmaker, get_settings
 from app.errors import AtriumError, BadRequest, RepoNotFound, Unauthorized
+from app.git.cache import ReplyRecorder, reply_key
 from app.git.service import (
     RECEIVE_PACK,
     SERVICES,
@@ -135,16 +136,20 @@ def _rpc(repo_type: str, service: str) -> Callable[..., Awaitable[Response]]:
             body = await spool_body(request, get_settings(request).max_request_body)
         except AtriumError as exc:
             return git_error(exc)
-        target = None
+        media_type = f"application/x-{service}-result"
+        blobs = get_blobs(request)
         if service == RECEIVE_PACK:
-            target = PushTarget(get_sessionmaker(request), get_blobs(request), repo.repo_id)
-        else:
-            repo = await run_in_threadpool(repo.with_wants, request, wanted_objects(body))
-        return StreamingResponse(
-            stream_reply(serve(service, repo.view(request), body, target)),
-            media_type=f"application/x-{service}-result",
-            headers=NO_CACHE,
-        )
+            target = PushTarget(get_sessionmaker(request), blobs, repo.repo_id)
+            work = serve(service, repo.view(request), body, target)
+            return StreamingResponse(stream_reply(work), media_type=media_type, headers=NO_CACHE)
+        repo = await run_in_threadpool(repo.with_wants, request, wanted_objects(body))
+        key = reply_key(repo.refs, repo.wants_blobs, body)
+        if key is not None and await run_in_threadpool(blobs.size, key) is not None:
+            body.close()
+            return StreamingResponse(blobs.open(key), media_type=media_type, headers=NO_CACHE)
+        recorder = ReplyRecorder(blobs, key) if key is not None else None
+        work = serve(service, repo.view(request), body, recorder=recorder)
+        return StreamingResponse(stream_reply(work), media_type=media_type, headers=NO_CACHE)
 
     return rpc
 

@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobs import BlobStore
+from app.git.cache import ReplyRecorder
 from app.git.history import History
 from app.git.incoming import Incoming, receive_pack
 from app.git.models import GitTag
@@ -154,17 +155,26 @@ def advertise(service: str, repo: AtriumGitRepo) -> Callable[[Writer], None]:
 
 
 def serve(
-    service: str, repo: AtriumGitRepo, body: IO[bytes], target: PushTarget | None
+    service: str,
+    repo: AtriumGitRepo,
+    body: IO[bytes],
+    target: PushTarget | None = None,
+    recorder: ReplyRecorder | None = None,
 ) -> Callable[[Writer], None]:
-    """One stateless RPC round: read the spooled request body, write the reply."""
+    """One stateless RPC round: read the spooled request body, write the reply (and hand a
+    copy of it to recorder, kept only if the round completes)."""
 
     def work(write: Writer) -> None:
+        done = False
         try:
-            proto = ReceivableProtocol(body.read, write)
+            proto = ReceivableProtocol(body.read, recorder.wrap(write) if recorder else write)
             _handler(service, _Backend(repo, target), proto, advertise=False).handle()
+            done = True
         finally:
             body.close()
             repo.store.close()
+            if recorder is not None:
+                recorder.finish(done)
 
     return work
 

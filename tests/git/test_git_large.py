@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from app.repos.models import Repo
 from tests.git.gitkit import Git, repo_url
-from tests.hub.readkit import make_repo, new_owner
+from tests.hub.readkit import Owner, commit, make_repo, new_owner
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
@@ -50,3 +51,28 @@ def test_clone_of_a_2000_file_repo_with_history(
     info = owner.api.model_info(repo.repo_id)
     assert info.sha == git.out("rev-parse", "HEAD", cwd=fresh)
     assert len(info.siblings or []) == FILES + 1
+    assert_later_clones_replay_the_cached_reply(server, git, url, tmp_path, owner, repo)
+
+
+def cached_replies(server: LiveServer) -> set[str]:
+    return {key for key, _mtime in server.app().state.blobs.keys("git-cache")}
+
+
+def assert_later_clones_replay_the_cached_reply(
+    server: LiveServer, git: Git, url: str, tmp_path: Path, owner: Owner, repo: Repo
+) -> None:
+    """The first clone's reply is stored (in the background); the same request against the
+    same refs replays it, and a new commit changes the refs, so the next clone is fresh."""
+    deadline = time.monotonic() + 30
+    while not cached_replies(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    before = cached_replies(server)
+    assert before
+    again = git.clone(url, tmp_path / "again", "--bare")
+    git.run("fsck", "--strict", cwd=again)
+    assert git.out("rev-list", "--count", "HEAD", cwd=again) == "4"
+
+    edit = commit(owner, repo, {"shard00/part0000.txt": b"after the cache"}, title="API edit")
+    after = git.clone(url, tmp_path / "after")
+    assert git.out("rev-parse", "HEAD", cwd=after) == edit.sha
+    assert (after / "shard00/part0000.txt").read_bytes() == b"after the cache"
