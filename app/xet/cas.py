@@ -217,10 +217,9 @@ def _record(session: Session, repo_id: int, verified: list[VerifiedFile]) -> Non
         [{"repo_id": repo_id, "oid": v.sha256} for v in verified],
         ["repo_id", "oid"],
     )
-    pairs = {chunk: xorb for v in verified for chunk, xorb in v.dedup_chunks}
-    insert_ignore(
-        session,
-        XetDedupChunk,
-        [{"chunk_hash": c, "xorb_hash": x} for c, x in pairs.items()],
-        ["chunk_hash"],
-    )
+    rows = {
+        chunk: {"chunk_hash": chunk, "xorb_hash": xorb, "file_hash": v.hash_hex}
+        for v in verified
+        for chunk, xorb in v.dedup_chunks
+    }
+    insert_ignore(session, XetDedupChunk, list(rows.values()), ["chunk_hash"])

@@ -6,7 +6,8 @@ Content lives in the blob store, write-once by hash: `xet/xorbs/<hash>` (chunk b
 - `xet_xorbs`: one row per verified xorb, with its packed chunk index (hash, raw length,
   compressed byte range per chunk), which shard verification and reconstruction answers read.
 - `xet_files`: one row per registered file: size and sha256 (verified by the server).
-- `xet_dedup_chunks`: the global dedup index, chunk -> xorb, for eligible chunks only.
+- `xet_dedup_chunks`: the global dedup index for eligible chunks only: chunk -> its xorb and
+  the file it was registered with (an answer describes that file's xorbs, §4.3).
 
 Which repo may read which file is not stored here: a file is readable through repo R when
 `lfs_objects.xet_hash` names it and `repo_lfs_objects` gave its sha256 to R, the same rule that
@@ -48,3 +49,4 @@ class XetDedupChunk(Base):
 
     chunk_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     xorb_hash: Mapped[str] = mapped_column(String(64))
+    file_hash: Mapped[str] = mapped_column(String(64))

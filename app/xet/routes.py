@@ -47,6 +47,7 @@ router = APIRouter()
 CAS_PREFIX = "/xet"
 PLURALS = {"models": "model", "datasets": "dataset", "spaces": "space"}
 DEDUP_KEY_EXPIRY_S = 7 * 24 * 3600
+DEDUP_MAX_XORBS = 64  # about 4 GB of a file per answer (~3 MB); later eligible chunks find more
 
 
 def cas_url(request: Request, settings: Settings) -> str:
@@ -167,7 +168,12 @@ async def telemetry() -> dict[str, str]:
 
 @router.get(CAS_PREFIX + "/v1/chunks/{prefix}/{chunk}", tags=["xet"])
 def dedup_query(
-    request: Request, prefix: str, chunk: str, session: SessionDep, settings: SettingsDep
+    request: Request,
+    prefix: str,
+    chunk: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    blobs: BlobsDep,
 ) -> Response:
     """Global dedup: the xorb holding this chunk, every chunk hash keyed by a fresh random key
     (§4.3), so the answer is useful only to a client that holds the chunk itself."""
@@ -176,7 +182,14 @@ def dedup_query(
     row = session.get(XetDedupChunk, chunk.lower())
     if row is None:
         raise NotFound("Chunk not found")
-    xorbs = load_xorbs(session, [hashing.from_hex(row.xorb_hash)])
+    # The chunk's own xorb first, then the other xorbs of its file: a client re-uploading a
+    # changed model finds every unchanged xorb, not only those holding an eligible chunk.
+    wanted = [hashing.from_hex(row.xorb_hash)]
+    for term in load_recipe(blobs, row.file_hash):
+        if term.xorb not in wanted and len(wanted) < DEDUP_MAX_XORBS:
+            wanted.append(term.xorb)
+    found = load_xorbs(session, wanted)
+    xorbs = {h: found[h] for h in wanted if h in found}
     answer = build_dedup_answer(xorbs, secrets.token_bytes(32), DEDUP_KEY_EXPIRY_S)
     return Response(answer, media_type="application/octet-stream")
 

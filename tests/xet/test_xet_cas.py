@@ -7,6 +7,7 @@ the server does not hold or a wrong verification hash or sha256, and reads acros
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 
 import httpx
@@ -221,3 +222,26 @@ def test_empty_range_of_unknown_file_is_404(
 ) -> None:
     cas = CasClient.connect(server, user[1], new_repo(server, user))
     assert cas.reconstruction(bytes(32), version=version).status_code == 404
+
+
+def test_dedup_answer_describes_every_xorb_of_the_chunks_file(
+    server: LiveServer, user: tuple[str, str]
+) -> None:
+    """A client re-uploading a changed file finds all unchanged xorbs through one hit, even
+    those holding no chunk it would query."""
+    cas = CasClient.connect(server, user[1], new_repo(server, user))
+    parts = [build_file() for _ in range(3)]
+    for part in parts:
+        assert cas.post_xorb(part).status_code == 200
+    entries = [part.entry() for part in parts]
+    terms = [term for entry in entries for term in entry.terms]
+    chunks = [(r.hash, r.raw_len) for part in parts for r in part.refs]
+    data = b"".join(part.data for part in parts)
+    whole = shard.FileEntry(
+        hashing.file_hash(chunks), terms, hashing.from_hex(hashlib.sha256(data).hexdigest())
+    )
+    upload = shard.build_upload_shard([whole], {p.xorb_hash: p.refs for p in parts})
+    assert cas.post_shard(upload).json() == {"result": 1}
+    first = hashing.to_hex(parts[0].refs[0].hash)
+    answer = httpx.get(f"{cas.cas}/v1/chunks/default/{first}", headers=cas.auth)
+    assert shard.parse_shard(answer.content).xorbs == [p.xorb_hash for p in parts]
