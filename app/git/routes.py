@@ -13,8 +13,9 @@ else (ARCHITECTURE.md §6).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import IO
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
@@ -136,22 +137,37 @@ def _rpc(repo_type: str, service: str) -> Callable[..., Awaitable[Response]]:
             body = await spool_body(request, get_settings(request).max_request_body)
         except AtriumError as exc:
             return git_error(exc)
-        media_type = f"application/x-{service}-result"
-        blobs = get_blobs(request)
         if service == RECEIVE_PACK:
-            target = PushTarget(get_sessionmaker(request), blobs, repo.repo_id)
-            work = serve(service, repo.view(request), body, target)
-            return StreamingResponse(stream_reply(work), media_type=media_type, headers=NO_CACHE)
-        repo = await run_in_threadpool(repo.with_wants, request, wanted_objects(body))
-        key = reply_key(repo.refs, repo.wants_blobs, body)
-        if key is not None and await run_in_threadpool(blobs.size, key) is not None:
-            body.close()
-            return StreamingResponse(blobs.open(key), media_type=media_type, headers=NO_CACHE)
-        recorder = ReplyRecorder(blobs, key) if key is not None else None
-        work = serve(service, repo.view(request), body, recorder=recorder)
-        return StreamingResponse(stream_reply(work), media_type=media_type, headers=NO_CACHE)
+            return _receive_pack(request, repo, body)
+        return await _upload_pack(request, repo, body)
 
     return rpc
+
+
+def _result(service: str, content: Iterator[bytes] | AsyncIterator[bytes]) -> Response:
+    media_type = f"application/x-{service}-result"
+    return StreamingResponse(content, media_type=media_type, headers=NO_CACHE)
+
+
+def _receive_pack(request: Request, repo: GitRepo, body: IO[bytes]) -> Response:
+    target = PushTarget(get_sessionmaker(request), get_blobs(request), repo.repo_id)
+    return _result(
+        RECEIVE_PACK, stream_reply(serve(RECEIVE_PACK, repo.view(request), body, target))
+    )
+
+
+async def _upload_pack(request: Request, repo: GitRepo, body: IO[bytes]) -> Response:
+    """A fetch or clone, replayed from the reply cache when the same request already met
+    the same refs (app.git.cache)."""
+    blobs = get_blobs(request)
+    repo = await run_in_threadpool(repo.with_wants, request, wanted_objects(body))
+    key = reply_key(repo.refs, repo.wants_blobs, body)
+    if key is not None and await run_in_threadpool(blobs.size, key) is not None:
+        body.close()
+        return _result(UPLOAD_PACK, blobs.open(key))
+    recorder = ReplyRecorder(blobs, key) if key is not None else None
+    work = serve(UPLOAD_PACK, repo.view(request), body, recorder=recorder)
+    return _result(UPLOAD_PACK, stream_reply(work))
 
 
 def _register() -> None:
