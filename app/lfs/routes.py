@@ -169,6 +169,10 @@ def _plan_upload(
         return {"oid": obj.oid, "size": obj.size}  # no actions: nothing to send
     verify = {"href": f"{links.base}/verify", "header": links.header()}
     part_size = _part_size(obj.size, settings, blobs) if multipart else None
+    if part_size is None and obj.size > settings.max_request_body:
+        limit = settings.max_request_body
+        message = f"objects over {limit} bytes need the multipart transfer (huggingface_hub)"
+        return object_error(obj.oid, obj.size, 413, message)
     if part_size is None:
         href = links.signed(f"objects/{obj.oid}", "put", links.fields(obj.oid, obj.size))
         upload: dict[str, Any] = {"href": href, "expires_in": signing.UPLOAD_TTL_S}

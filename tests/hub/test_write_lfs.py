@@ -250,7 +250,7 @@ def test_multipart_with_a_wrong_part_stores_nothing(small_server: LiveServer) ->
     assert done.status_code == 400 and "sha256" in done.text
     again = httpx.post(
         f"{small_server.url}/{target.repo_id}.git/info/lfs/objects/batch",
-        json={"operation": "upload", "transfers": ["basic"], "objects": [obj(data)]},
+        json={"operation": "upload", "transfers": ["multipart"], "objects": [obj(data)]},
         headers={**LFS_HEADERS, **target.auth},
     )
     assert "actions" in again.json()["objects"][0]
@@ -303,3 +303,16 @@ def test_duplicate_links_objects_of_a_readable_source_repo_only(
     )
     assert done.status_code == 200, done.text
     assert "copied.bin" in target.files()
+
+
+def test_basic_transfer_over_the_body_limit_is_refused_per_object(
+    small_server: LiveServer,
+) -> None:
+    target = new_repo(small_server)
+    big = {"oid": "c" * 64, "size": 7 * MiB}
+    response = httpx.post(
+        f"{small_server.url}/{target.repo_id}.git/info/lfs/objects/batch",
+        json={"operation": "upload", "transfers": ["basic"], "objects": [big]},
+        headers={**LFS_HEADERS, **target.auth},
+    )
+    assert response.json()["objects"][0]["error"]["code"] == 413
