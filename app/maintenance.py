@@ -20,8 +20,8 @@ The sweep is safe against writers that run meanwhile:
    (longer than a commit takes from reading those rows to moving its ref) the reachable set is
    computed again and only candidates that are still unreachable are deleted; one that a
    commit reached meanwhile is kept and its rows are put back.
-3. *One sweeper*: a database-wide lock (a Postgres advisory lock; a lock file beside the
-   SQLite database) lets one replica collect at a time.
+3. *One sweeper*: `exclusive` (a Postgres advisory lock; a lock file beside the SQLite
+   database) lets one replica collect at a time; other background jobs may use it too.
 
 Residual window (documented, not closed): a *git* object that is garbage and whose exact
 content is committed again while the delete phase runs is skipped by the commit's writer
@@ -33,15 +33,16 @@ one batch; running gc in a quiet hour closes it.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine, delete, func, select, text
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobs import BlobNotFound, BlobStore
@@ -60,7 +61,6 @@ DEFAULT_GRACE_S = 24 * 3600  # an upload and its commit are far apart at most th
 DEFAULT_SETTLE_S = 60.0  # longer than any commit takes between planning and moving its ref
 QUERY_BATCH = 500  # shas per IN (...) query: under SQLite's bound-parameter limit
 DELETE_BATCH = 1000  # objects deleted between two checks that refs did not move
-GC_LOCK_ID = 0x61747269756D  # "atrium", the Postgres advisory lock key of the sweeper
 
 
 @dataclass
@@ -264,25 +264,38 @@ def _forget_lfs(factory: sessionmaker[Session], keys: Iterable[str]) -> _Forgott
 
 
 @contextmanager
-def sweeper_lock(engine: Engine, data_dir: Path) -> Iterator[None]:
-    """Hold the one-sweeper lock for the whole run, or raise Conflict at once."""
-    busy = Conflict("another `atrium gc` is running against this database; try again later")
+def exclusive(engine: Engine, data_dir: Path, job: str) -> Iterator[None]:
+    """Run `job` on one replica at a time across the hub, or raise Conflict at once.
+
+    On PostgreSQL a session advisory lock keyed by the job's name (held by one connection for
+    the whole run, released if the process dies); with SQLite, whose processes share one
+    machine, an exclusive `flock` on a file of the data folder.
+    """
+    busy = Conflict(f"another `{job}` is running against this database; try again later")
     if engine.dialect.name == "postgresql":
+        key = int.from_bytes(
+            hashlib.blake2b(job.encode(), digest_size=8).digest(), "big", signed=True
+        )
         with engine.connect() as conn:
-            if not conn.scalar(select(func.pg_try_advisory_lock(GC_LOCK_ID))):
+            if not conn.scalar(select(func.pg_try_advisory_lock(key))):
                 raise busy
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": GC_LOCK_ID})
+                conn.execute(select(func.pg_advisory_unlock(key)))
         return
     data_dir.mkdir(parents=True, exist_ok=True)
-    with (data_dir / "gc.lock").open("w") as handle:
+    with (data_dir / f"{job.replace(' ', '-')}.lock").open("w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise busy from None
         yield
+
+
+def sweeper_lock(engine: Engine, data_dir: Path) -> AbstractContextManager[None]:
+    """The one-sweeper lock of `atrium gc`, held for the whole run."""
+    return exclusive(engine, data_dir, "atrium gc")
 
 
 def collect_garbage(
