@@ -1,4 +1,5 @@
-"""Browser pages of a 10,000-file repo, local backend (goal: the card page p50 < 50 ms).
+"""Browser pages of 10,000-file repos (100 folders of 100, and all 10,000 at the root), local
+backend (goal: the card page p50 < 50 ms).
 
 Times are whole HTTP round trips on loopback, so they bound the server's time from above.
 Each p50 is printed with its ratio to `GET /health` measured in the same run, so a slow
@@ -55,6 +56,8 @@ def main() -> None:
             owner = new_owner(live)
             files = {f"d{i // 100:03d}/f{i % 100:03d}.txt": str(i).encode() for i in range(FILES)}
             make_repo(owner, "big", {**files, "README.md": CARD})
+            flat = {f"f{i:05d}.txt": str(i).encode() for i in range(FILES)}
+            make_repo(owner, "flat", {**flat, "README.md": CARD})
             client = httpx.Client(base_url=live.url)
             repo = f"/{owner.name}/big"
             pages = {
@@ -64,6 +67,9 @@ def main() -> None:
                 "blob": f"{repo}/blob/main/d042/f007.txt",
                 "history": f"{repo}/commits/main",
                 "search": f"/models?search={owner.name}",
+                "flat repo: card": f"/{owner.name}/flat",
+                "flat repo: tree, 1st page": f"/{owner.name}/flat/tree/main",
+                "flat repo: tree, last page": f"/{owner.name}/flat/tree/main?p=51",
             }
             baseline = p50_ms(lambda: client.get("/health"))
             print(f"{FILES} files; baseline GET /health p50 {baseline:.2f} ms")

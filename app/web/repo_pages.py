@@ -194,10 +194,10 @@ def snippets(repo: Repo, base: str) -> list[tuple[str, str]]:
 
 
 @_page_route("/tree/{rest:path}")
-def tree_page(page: PageDep, cache: CacheDep) -> Response:
+def tree_page(page: PageDep, cache: CacheDep, p: int = 1) -> Response:
     target = target_of(page.request)
     rev = service.with_refs(page.db, _revision(page, target))
-    listing = service.folder(page.db, cache, rev, target.path)
+    listing = service.folder(page.db, cache, rev, target.path, p)
     return render_repo_page(
         page,
         "tree.html",

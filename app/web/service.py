@@ -6,6 +6,7 @@ costs a handful of indexed queries once warm.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import difflib
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from app.blobs import BlobStore
 from app.cards.render import HIGHLIGHT_CLASS_PREFIX, CardRenderer, LinkBase
 from app.errors import EntryNotFound
 from app.hub.lastcommit import LastCommit, last_commits
-from app.hub.listing import Listed, TreeCache, list_folder
+from app.hub.listing import Listed, TreeCache
 from app.repos.gitobjects import load_object
 from app.repos.models import Commit, Repo
 from app.repos.service import (
@@ -43,6 +44,7 @@ MAX_INLINE_TEXT = 512 * 1024  # bigger files get a download link: a browser tab 
 MAX_HIGHLIGHT = 256 * 1024  # pygments runs ~1 MB/s; keep a page under a fraction of a second
 MAX_DIFF_FILES = 50  # files with a diff shown on a commit page (others: listed only)
 MAX_DIFF_BYTES = 128 * 1024  # per side; bigger files show "too large to show"
+FOLDER_PAGE = 200  # entries per tree page
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp", ".ico")
 README = "README.md"
 
@@ -127,17 +129,49 @@ def readme_html(
 @dataclass(frozen=True)
 class Folder:
     path: str
-    entries: list[Entry]
+    entries: list[Entry]  # this page of them
     last: dict[str, LastCommit]
+    total: int  # entries in the whole folder
+    page: int  # 1-based
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // FOLDER_PAGE))
 
 
-def folder(db: Session, cache: TreeCache, rev: Revision, path: str) -> Folder:
-    """The folder's entries, folders first, each with its last commit."""
-    listed = list_folder(db, cache, rev.tree, path, recursive=False)
-    if len(listed) == 1 and not listed[0].is_dir and listed[0].path == path.strip("/"):
-        raise EntryNotFound(f"{path} is a file, not a folder")
-    entries = sorted(listed, key=lambda e: (not e.is_dir, e.path.lower()))
-    return Folder(path.strip("/"), entries, last_commits(db, rev.repo.id, rev.sha, entries))
+def folder(db: Session, cache: TreeCache, rev: Revision, path: str, page: int = 1) -> Folder:
+    """One page of the folder's entries, folders first, each with its last commit.
+
+    Entries come from the cached listing of the whole revision (a 10,000-file folder is
+    not re-read per view), and last commits are looked up for the page only and cached by
+    commit: they walk history, so all 10,000 at once would take seconds."""
+    path, page = path.strip("/"), max(page, 1)
+    start = find_entry(db, rev.tree, path)
+    if start is None or not start.is_dir:
+        raise EntryNotFound(f"No folder {path!r} at {rev.name}")
+    children = children_of(cache.get(db, rev.tree), path)
+    ordered = [e for e in children if e.is_dir] + [e for e in children if not e.is_dir]
+    entries = ordered[(page - 1) * FOLDER_PAGE : page * FOLDER_PAGE]
+
+    def lookup() -> dict[str, LastCommit]:
+        return last_commits(db, rev.repo.id, rev.sha, entries)
+
+    last = cache.rendered(("web-last-commits", rev.sha, path, page), lookup)
+    return Folder(path, list(entries), last, len(ordered), page)
+
+
+def children_of(listing: Sequence[Listed], path: str) -> list[Listed]:
+    """The direct children of folder path in a revision's listing (sorted by path, so the
+    folder's entries are one run found by bisection)."""
+    prefix = f"{path}/" if path else ""
+    first = bisect.bisect_left(listing, (prefix,))
+    out = []
+    for entry in listing[first:]:
+        if not entry.path.startswith(prefix):
+            break
+        if "/" not in entry.path[len(prefix) :]:
+            out.append(entry)
+    return out
 
 
 def breadcrumbs(path: str) -> list[tuple[str, str]]:

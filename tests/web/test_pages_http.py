@@ -339,3 +339,14 @@ def test_revision_switcher_lists_branches_and_tags(alice: Person) -> None:
     for rev in ("v1.0", "dev%2Fnext", first.sha[:10]):
         page = alice.client.get(f"/{alice.name}/{name}/blob/{rev}/a.txt")
         assert page.status_code == 200 and "one" in page.text
+
+
+def test_big_folder_is_listed_in_pages(alice: Person) -> None:
+    name = f"flat-{secrets.token_hex(3)}"
+    make_repo(alice.owner, name, {f"f{i:03d}.txt": b"x" for i in range(450)})
+    names: list[str] = []
+    for page in (1, 2, 3):
+        html = alice.client.get(f"/{alice.name}/{name}/tree/main?p={page}").text
+        names += re.findall(r'class="file">(f\d{3}\.txt)</a>', html)
+        assert f"Page {page} of 3 · 451 entries" in html  # with .gitattributes
+    assert names == [f"f{i:03d}.txt" for i in range(450)]
