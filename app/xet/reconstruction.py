@@ -9,8 +9,10 @@ of a Xet file read it without the database.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import cast
 
 from app.blobs import BlobStore
 from app.blobs.base import read_all
@@ -21,6 +23,7 @@ from app.xet.xorb import decode_chunks
 TERM_HEAD = struct.Struct("<32sII")
 CHUNK = struct.Struct("<III")  # raw_len, compressed start, compressed end (in the xorb)
 READ_WINDOW = 8 * 1024 * 1024  # compressed bytes read at once when streaming plain bytes
+RECIPE_CACHE = 32  # recipes kept per process (12 bytes per chunk: ~100 KB for 500 MB)
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,14 @@ def unpack_recipe(data: bytes) -> list[Slice]:
 
 
 def load_recipe(blobs: BlobStore, file_hex: str) -> list[Slice]:
-    return unpack_recipe(read_all(blobs, recipe_key(file_hex)))
+    """A file's recipe; cached, since it never changes and a client reading a large file asks
+    for one range after another."""
+    return list(_cached_recipe(cast(Hashable, blobs), file_hex))
+
+
+@lru_cache(maxsize=RECIPE_CACHE)
+def _cached_recipe(blobs: Hashable, file_hex: str) -> tuple[Slice, ...]:
+    return tuple(unpack_recipe(read_all(cast(BlobStore, blobs), recipe_key(file_hex))))
 
 
 def parse_range_header(header: str | None, size: int) -> tuple[int, int]:
