@@ -21,6 +21,7 @@ import random
 import statistics
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -35,7 +36,14 @@ from app.repos.manage import create_repo
 from app.repos.models import LfsObject, RepoLfsObject
 from bench.report import goal_line
 from tests.hub.readkit import Owner, new_owner
-from tests.live import Backend, LiveServer, start_server
+from tests.live import (
+    AWS_ENV,
+    Backend,
+    LiveServer,
+    moto_server,
+    postgres_database,
+    start_server,
+)
 
 PAGE = 100
 SCANS = {"search": {"query": "person 12345"}, "filter": {"where": "score > 1000 AND id < 9000"}}
@@ -94,6 +102,22 @@ def commit_file(server: LiveServer, owner: Owner, source: Path) -> str:
     return f"{owner.name}/big"
 
 
+def make_backend(name: str, folder: Path, stack: ExitStack) -> Backend:
+    """sqlite + local folder, or postgres + S3 through moto (tests/live.py's servers)."""
+    if name == "sqlite":
+        return Backend("sqlite", folder)
+    endpoint = stack.enter_context(moto_server())
+    database = stack.enter_context(postgres_database())
+    os.environ.update(AWS_ENV)
+    env = {
+        "ATRIUM_DATABASE_URL": database,
+        "ATRIUM_STORAGE_URL": "s3://atrium-bench/blobs",
+        "ATRIUM_S3_ENDPOINT_URL": endpoint,
+        **AWS_ENV,
+    }
+    return Backend("postgres", folder, env)
+
+
 def direct_ms(source: Path, offsets: list[int]) -> list[float]:
     """The baseline: each page read in-process from the file (footer parsed once)."""
     handle = pq.ParquetFile(source)
@@ -133,6 +157,12 @@ def main() -> None:
     parser.add_argument("--row-group", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=50 if small else 200)
     parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="postgres: PostgreSQL + S3 (moto), so every page is a ranged GET",
+    )
     args = parser.parse_args()
 
     began = time.perf_counter()
@@ -142,13 +172,13 @@ def main() -> None:
     print(f"  (generated or reused in {time.perf_counter() - began:.1f} s)")
     rng = random.Random(args.seed)
     offsets = [rng.randrange(0, args.rows - PAGE) for _ in range(args.requests)]
-    with tempfile.TemporaryDirectory() as folder:
-        server = start_server(Backend("sqlite", Path(folder)))
+    with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
+        server = start_server(make_backend(args.backend, Path(folder), stack))
         try:
             owner = new_owner(server)
             dataset = commit_file(server, owner, source)
             process = psutil.Process(server.proc.pid)
-            client = httpx.Client(headers={"Authorization": f"Bearer {owner.token}"}, timeout=120)
+            client = httpx.Client(headers={"Authorization": f"Bearer {owner.token}"}, timeout=600)
             url = f"{server.url}/api/datasets-server/rows"
             client.get(f"{server.url}/health")
             rss_before = process.memory_info().rss
@@ -175,7 +205,8 @@ def main() -> None:
             server.stop()
     baseline = direct_ms(source, offsets)
     p50, base50 = statistics.median(samples), statistics.median(baseline)
-    print(f"/rows length={PAGE} at {args.requests} random offsets (local folder store, SQLite)")
+    store = "local folder store, SQLite" if args.backend == "sqlite" else "S3 (moto), PostgreSQL"
+    print(f"/rows length={PAGE} at {args.requests} random offsets ({store})")
     print(f"  first request (cold footer, index): {cold_ms:8.1f} ms")
     print(f"  p95 {percentile(samples, 0.95):.1f} ms")
     print(f"  baseline (in-process pyarrow read of the same pages): p50 {base50:.1f} ms")

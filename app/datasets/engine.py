@@ -58,7 +58,12 @@ class Part(Protocol):
     def batches(self, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]: ...
 
 
-Opener = Callable[[], "BinaryIO | str"]
+# Opens a file given how many bytes each storage read should fetch ahead.
+Opener = Callable[[int], "BinaryIO | str"]
+PAGE_READ_AHEAD = 256 * 1024  # a page reads a few column chunks: fetch little beyond them
+# A scan reads the file front to back: each storage request (a ranged GET on S3, ~0.4 s on
+# moto) fetches 8 MiB, which made a 2M-row scan over S3 9x faster than 256 KiB reads.
+SCAN_READ_AHEAD = 8 * 1024 * 1024
 
 
 class FooterCache:
@@ -93,10 +98,10 @@ class ParquetPart:
     opener: Opener
     footers: FooterCache
 
-    def _file(self) -> pq.ParquetFile:
+    def _file(self, read_ahead: int = PAGE_READ_AHEAD) -> pq.ParquetFile:
         metadata = self.footers.get(self.key)
         try:
-            handle = pq.ParquetFile(self.opener(), metadata=metadata)
+            handle = pq.ParquetFile(self.opener(read_ahead), metadata=metadata)
         except (pa.ArrowException, OSError) as exc:
             raise DataFileError(f"{self.name} is not a readable parquet file: {exc}") from None
         if metadata is None:
@@ -149,7 +154,7 @@ class ParquetPart:
         return pa.concat_tables(pieces) if pieces else self.schema.empty_table()
 
     def batches(self, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]:
-        with self._file() as handle:
+        with self._file(SCAN_READ_AHEAD) as handle:
             try:
                 yield from handle.iter_batches(
                     batch_size=SCAN_BATCH_ROWS, columns=list(columns) if columns else None

@@ -188,10 +188,13 @@ class Viewer:
         job = self.job(entry)
         if job is None:
             return ParquetPart(
-                entry.path, content_id(entry), lambda: open_file(self.blobs, entry), self.footers
+                entry.path,
+                content_id(entry),
+                lambda ahead: open_file(self.blobs, entry, ahead),
+                self.footers,
             )
         converted = self.converter.wait(job)
-        return ParquetPart(entry.path, job.key, lambda: str(converted), self.footers)
+        return ParquetPart(entry.path, job.key, lambda _ahead: str(converted), self.footers)
 
     def _folder_part(
         self, index: RevisionIndex, fmt: str, files: SplitFiles, base_url: str

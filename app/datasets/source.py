@@ -73,15 +73,15 @@ class RangedReader(io.RawIOBase):
         return filled
 
 
-def open_file(blobs: BlobStore, entry: FileEntry) -> BinaryIO | str:
-    """A local path when the store keeps the object on disk (zero copy), else a ranged reader;
-    a regular git blob is small and read whole."""
+def open_file(blobs: BlobStore, entry: FileEntry, read_ahead: int) -> BinaryIO | str:
+    """A local path when the store keeps the object on disk (zero copy), else a ranged reader
+    fetching read_ahead bytes per storage request; a regular git blob is read whole."""
     if entry.lfs_oid is None:
         return io.BytesIO(load_object(blobs, entry.oid).as_raw_string())
     local: Path | None = blobs.local_path(lfs_key(entry.lfs_oid))
     if local is not None:
         return str(local)
-    return io.BufferedReader(RangedReader(blobs, entry), buffer_size=256 * 1024)
+    return io.BufferedReader(RangedReader(blobs, entry), buffer_size=read_ahead)
 
 
 def read_small(blobs: BlobStore, entry: FileEntry) -> bytes:
