@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from pathlib import Path
 
 import pytest
 
-from app.repos.models import Repo
 from tests.git.gitkit import Git, repo_url
-from tests.hub.readkit import Owner, commit, make_repo, new_owner
+from tests.hub.readkit import commit, make_repo, new_owner
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
@@ -36,6 +36,7 @@ def test_clone_of_a_2000_file_repo_with_history(
     git.run("push", cwd=work)
     pushed = time.perf_counter() - started
 
+    older = cached_replies(server)
     started = time.perf_counter()
     fresh = git.clone(url, tmp_path / "fresh")
     cloned = time.perf_counter() - started
@@ -51,28 +52,46 @@ def test_clone_of_a_2000_file_repo_with_history(
     info = owner.api.model_info(repo.repo_id)
     assert info.sha == git.out("rev-parse", "HEAD", cwd=fresh)
     assert len(info.siblings or []) == FILES + 1
-    assert_later_clones_replay_the_cached_reply(server, git, url, tmp_path, owner, repo)
+    again = clone_from_cache(server, git, url, tmp_path / "again", older)
+    assert git.out("rev-list", "--count", "HEAD", cwd=again) == "4"
+    git.run("fsck", "--strict", cwd=again)
 
 
 def cached_replies(server: LiveServer) -> set[str]:
     return {key for key, _mtime in server.app().state.blobs.keys("git-cache")}
 
 
-def assert_later_clones_replay_the_cached_reply(
-    server: LiveServer, git: Git, url: str, tmp_path: Path, owner: Owner, repo: Repo
-) -> None:
-    """The first clone's reply is stored (in the background); the same request against the
-    same refs replays it, and a new commit changes the refs, so the next clone is fresh."""
+def clone_from_cache(server: LiveServer, git: Git, url: str, dest: Path, older: set[str]) -> Path:
+    """Wait until the first clone's reply is stored (in the background, beside the older
+    entries), then clone again: the same request against the same refs replays it."""
     deadline = time.monotonic() + 30
-    while not cached_replies(server) and time.monotonic() < deadline:
+    while not cached_replies(server) - older and time.monotonic() < deadline:
         time.sleep(0.1)
-    before = cached_replies(server)
-    assert before
-    again = git.clone(url, tmp_path / "again", "--bare")
-    git.run("fsck", "--strict", cwd=again)
-    assert git.out("rev-list", "--count", "HEAD", cwd=again) == "4"
+    assert cached_replies(server) - older
+    return git.clone(url, dest, "--bare")
 
-    edit = commit(owner, repo, {"shard00/part0000.txt": b"after the cache"}, title="API edit")
+
+def test_a_new_commit_is_never_answered_from_an_older_cached_clone(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    owner = new_owner(server)
+    files = {f"f{n}.bin": secrets.token_bytes(20_000) for n in range(4)}  # worth caching
+    repo, _ = make_repo(owner, "cached", files)
+    git = Git(tmp_path / "git-home")
+    url = repo_url(server, repo.repo_id)
+    older = cached_replies(server)
+    git.clone(url, tmp_path / "first", "--bare")
+    assert (
+        git.out(
+            "rev-list",
+            "--count",
+            "HEAD",
+            cwd=clone_from_cache(server, git, url, tmp_path / "second", older),
+        )
+        == "2"
+    )
+
+    edit = commit(owner, repo, {"f0.bin": b"after the cache"}, title="API edit")
     after = git.clone(url, tmp_path / "after")
     assert git.out("rev-parse", "HEAD", cwd=after) == edit.sha
-    assert (after / "shard00/part0000.txt").read_bytes() == b"after the cache"
+    assert (after / "f0.bin").read_bytes() == b"after the cache"
