@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -76,6 +77,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
         return error_response(exc.status_code, message, None, dict(exc.headers or {}))
+
+    @app.exception_handler(DataError)
+    async def _bad_value(request: Request, exc: DataError) -> Response:
+        # A value from the request that the database cannot hold or compare, e.g. a NUL in a
+        # path or revision (PostgreSQL text refuses it; SQLite merely finds nothing): the
+        # caller's error, not the server's.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
+        return error_response(400, f"Invalid request: {reason}", head=request.method == "HEAD")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
