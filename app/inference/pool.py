@@ -144,8 +144,15 @@ class Pool:
         chunks: asyncio.Queue[Any] = asyncio.Queue()
         future = self._enqueue(spec, task, item, wait=wait, on_chunk=chunks.put_nowait)
         future.add_done_callback(lambda f: chunks.put_nowait(f))
+        # The first token may wait for the load; later ones only for the model.
+        limit = self.settings.request_timeout_s + self.settings.load_wait_s
         while True:
-            got = await asyncio.wait_for(chunks.get(), self.settings.request_timeout_s)
+            try:
+                got = await asyncio.wait_for(chunks.get(), limit)
+            except TimeoutError:
+                future.cancel()
+                raise InferenceTimeout() from None
+            limit = self.settings.request_timeout_s
             if isinstance(got, asyncio.Future):
                 yield Outcome(value=await self._answer(spec, task, got))
                 return

@@ -3,6 +3,9 @@ never reaches a worker, in the shapes huggingface_hub's InferenceClient sends th
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -115,12 +118,12 @@ def check_params(task: str, params: dict[str, Any]) -> dict[str, Any]:
         stop = params.get("stop")
         if isinstance(stop, str):
             params = {**params, "stop": [stop]}
-    if task == "zero-shot-classification":
+    if task in ("zero-shot-classification", "zero-shot-image-classification"):
         labels = params.get("candidate_labels")
         if isinstance(labels, str):
             labels = [part.strip() for part in labels.split(",") if part.strip()]
         if not _is_texts(labels):
-            raise InputError("zero-shot-classification needs parameters.candidate_labels")
+            raise InputError(f"{task} needs parameters.candidate_labels")
         params = {**params, "candidate_labels": labels}
     for name in ("top_k", "max_new_tokens"):
         value = params.get(name)
@@ -139,3 +142,37 @@ def tgi_details(value: dict[str, Any]) -> dict[str, Any]:
         "prefill": [],
         "tokens": [],
     }
+
+
+def parse_image_body(raw: bytes, content_type: str) -> HfRequest:
+    """Image tasks take the image itself as the body, or, with parameters, JSON whose
+    `inputs` is the base64 image (HFInferenceBinaryInputTask in huggingface_hub)."""
+    params: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    image = raw
+    if content_type.startswith("application/json"):
+        body = _json(raw)
+        if not isinstance(body, dict) or not isinstance(body.get("inputs"), str):
+            raise InputError('The body must be an image, or JSON with a base64 image in "inputs"')
+        try:
+            image = base64.b64decode(body["inputs"], validate=True)
+        except (binascii.Error, ValueError):
+            raise InputError('"inputs" is not base64') from None
+        params = body.get("parameters") or {}
+        options = body.get("options") or {}
+        if not isinstance(params, dict) or not isinstance(options, dict):
+            raise InputError('"parameters" and "options" must be JSON objects')
+    _check_image(image)
+    return HfRequest(
+        task="", item=Item(image, params), wait_for_model=bool(options.get("wait_for_model", True))
+    )
+
+
+def _check_image(data: bytes) -> None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise InputError("The body is not an image this server can read") from None

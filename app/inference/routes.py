@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,8 +24,14 @@ from app.inference.deps import Inference, InferenceDep, lifespan, loading_respon
 from app.inference.errors import ModelLoading
 from app.inference.openai import router as openai_router
 from app.inference.protocol import Item, Outcome
-from app.inference.requests import parse_body, tgi_details
-from app.inference.service import ModelSpec
+from app.inference.requests import (
+    HfRequest,
+    check_params,
+    parse_body,
+    parse_image_body,
+    tgi_details,
+)
+from app.inference.service import IMAGE_TASKS, ModelSpec
 
 router = APIRouter(lifespan=lifespan, tags=["inference"])
 
@@ -39,7 +46,7 @@ async def run_task(
     revision = request.query_params.get("revision")
     try:
         spec = await inference.spec(request, principal, repo_id, revision, task)
-        parsed = parse_body(spec.task, await request.body())
+        parsed = await _parse(request, spec.task)
         if parsed.stream and spec.task == "text-generation":
             return await _stream_tgi(inference, spec, parsed.item, parsed.wait_for_model)
         value = await inference.pool.infer(
@@ -48,6 +55,15 @@ async def run_task(
     except ModelLoading as exc:
         return loading_response(exc)
     return JSONResponse(_shape(parsed.task, parsed.item, value), headers=_model_headers(spec))
+
+
+async def _parse(request: Request, task: str) -> HfRequest:
+    raw = await request.body()
+    if task not in IMAGE_TASKS:
+        return parse_body(task, raw)
+    parsed = parse_image_body(raw, request.headers.get("content-type", ""))
+    item = Item(parsed.item.inputs, check_params(task, parsed.item.params))
+    return replace(parsed, task=task, item=item)
 
 
 def _model_headers(spec: ModelSpec) -> dict[str, str]:

@@ -8,6 +8,7 @@ token), run the model once for every valid input, and answer the Inference API's
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -15,13 +16,16 @@ from typing import Any
 
 import torch
 from transformers import (
+    AutoImageProcessor,
     AutoModel,
     AutoModelForCausalLM,
+    AutoModelForImageClassification,
     AutoModelForMaskedLM,
     AutoModelForQuestionAnswering,
     AutoModelForSeq2SeqLM,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
+    AutoProcessor,
     AutoTokenizer,
     pipeline,
 )
@@ -42,13 +46,15 @@ MODEL_CLASSES: dict[str, Any] = {
     "text2text-generation": AutoModelForSeq2SeqLM,
     "summarization": AutoModelForSeq2SeqLM,
     "translation": AutoModelForSeq2SeqLM,
+    "image-classification": AutoModelForImageClassification,
+    "zero-shot-image-classification": AutoModel,
 }
 SEQ2SEQ_KEYS = {
     "text2text-generation": "generated_text",
     "summarization": "summary_text",
     "translation": "translation_text",
 }
-PIPELINE_TASKS = ("token-classification", "fill-mask", "zero-shot-classification")
+IMAGE_TASKS = ("image-classification", "zero-shot-image-classification")
 
 
 def load_runner(
@@ -67,11 +73,21 @@ def load_runner(
         raise UnsupportedModel(f"task {task} cannot be served")
     model = cls.from_pretrained(root, dtype=dtype, use_safetensors=_has_safetensors(root))
     tokenizer_root = adapter if adapter and (adapter / "tokenizer_config.json").exists() else root
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_root)
+    tokenizer = _preprocessor(task, tokenizer_root)
     if adapter is not None:
         model = _apply_adapter(model, adapter)
     model.to(device).eval()
     return Runner(task, model, tokenizer, device, _pooling(root), max_input_tokens, max_new_tokens)
+
+
+def _preprocessor(task: str, root: Path) -> Any:
+    """The tokenizer of a text model; the image processor (and, for CLIP, the processor
+    with its tokenizer) of an image model."""
+    if task == "image-classification":
+        return AutoImageProcessor.from_pretrained(root)
+    if task == "zero-shot-image-classification":
+        return AutoProcessor.from_pretrained(root)
+    return AutoTokenizer.from_pretrained(root)
 
 
 def _has_safetensors(root: Path) -> bool:
@@ -298,10 +314,40 @@ class Runner:
     def _pipe(self, task: str) -> Any:
         if task not in self._pipelines:
             build: Any = pipeline  # typed per literal task name; ours is a variable
-            self._pipelines[task] = build(
-                task, model=self.model, tokenizer=self.tokenizer, device=self.device
-            )
+            if task == "image-classification":
+                parts = {"image_processor": self.tokenizer}
+            elif task == "zero-shot-image-classification":
+                parts = {
+                    "image_processor": self.tokenizer.image_processor,
+                    "tokenizer": self.tokenizer.tokenizer,
+                }
+            else:
+                parts = {"tokenizer": self.tokenizer}
+            self._pipelines[task] = build(task, model=self.model, device=self.device, **parts)
         return self._pipelines[task]
+
+    def _image_classification(self, items: list[Item]) -> list[Outcome]:
+        top_k = items[0].params.get("top_k") or len(self.model.config.id2label)
+
+        def work(batch: list[Item]) -> list[Any]:
+            images = [_image(item.inputs) for item in batch]
+            results = self._pipe("image-classification")(images, top_k=top_k)
+            return [_plain(r) for r in results]
+
+        return self._each(items, work)
+
+    def _zero_shot_image_classification(self, items: list[Item]) -> list[Outcome]:
+        labels = items[0].params["candidate_labels"]
+        options = {"candidate_labels": labels}
+        if items[0].params.get("hypothesis_template"):
+            options["hypothesis_template"] = items[0].params["hypothesis_template"]
+
+        def work(batch: list[Item]) -> list[Any]:
+            images = [_image(item.inputs) for item in batch]
+            results = self._pipe("zero-shot-image-classification")(images, **options)
+            return [_plain(r) for r in results]
+
+        return self._each(items, work)
 
     def _pipeline_run(self, task: str, items: list[Item], options: dict[str, Any]) -> list[Outcome]:
         def work(batch: list[Item]) -> list[Any]:
@@ -345,10 +391,12 @@ class Runner:
         prompt = self._prompt(task, item)
         encoded = self._encode([prompt], bool(params.get("truncate")))
         wanted = params.get("max_new_tokens") or params.get("max_tokens") or 20
+        # Only ids and mask: a BERT-style tokenizer's token_type_ids make generate() refuse.
+        prompt_inputs = {k: encoded[k] for k in ("input_ids", "attention_mask") if k in encoded}
         result = generate(
             self.model,
             self.tokenizer,
-            dict(encoded),
+            prompt_inputs,
             max_new_tokens=min(int(wanted), self.max_new_tokens),
             params=params,
             on_token=on_token,
@@ -373,6 +421,15 @@ class Runner:
             item.inputs, tokenize=False, add_generation_prompt=True
         )
         return str(prompt)
+
+
+def _image(data: bytes) -> Any:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        return Image.open(io.BytesIO(data)).convert("RGB")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError("The body is not an image this server can read") from exc
 
 
 def _flatten(batch: list[Item]) -> tuple[list[str], list[tuple[int, int]]]:

@@ -37,10 +37,14 @@ TASKS = (
     "zero-shot-classification",
     "feature-extraction",
     "sentence-similarity",
+    "image-classification",
+    "zero-shot-image-classification",
 )
 IMAGE_TASKS = ("image-classification", "zero-shot-image-classification")
 # Config architecture suffix -> task, when the card names no pipeline_tag.
 ARCHITECTURE_TASKS = (
+    ("CLIPModel", "zero-shot-image-classification"),
+    ("ForImageClassification", "image-classification"),
     ("ForSequenceClassification", "text-classification"),
     ("ForTokenClassification", "token-classification"),
     ("ForQuestionAnswering", "question-answering"),
@@ -237,11 +241,6 @@ def _header(first: bytes, read: Any) -> dict[str, Any]:
 def detect_task(pipeline_tag: str | None, config: dict[str, Any], base_task: str | None) -> str:
     """The card's pipeline_tag, else the base model's task (adapters), else the config's
     architecture; UnsupportedModel saying why when none is servable."""
-    if pipeline_tag in IMAGE_TASKS:
-        raise UnsupportedModel(
-            f"task {pipeline_tag} is not served by this hub yet (image inputs need Pillow); "
-            f"supported: {', '.join(TASKS)}"
-        )
     if pipeline_tag:
         if pipeline_tag not in TASKS:
             raise UnsupportedModel(

@@ -17,6 +17,11 @@ TINY_TASKS = (
     "question-answering",
     "zero-shot-classification",
     "text-generation",
+    "summarization",
+    "translation",
+    "text2text-generation",
+    "image-classification",
+    "zero-shot-image-classification",
 )
 POOL_ENV = {
     "ATRIUM_INFERENCE_WORKERS": "1",

@@ -130,16 +130,84 @@ def build(task: str) -> Any:
                 eos_token_id=3,
             )
         ),
+        "text2text-generation": lambda: tf.T5ForConditionalGeneration(
+            tf.T5Config(
+                vocab_size=len(SPECIALS) + len(WORDS),
+                d_model=32,
+                d_kv=16,
+                d_ff=37,
+                num_layers=2,
+                num_heads=2,
+                pad_token_id=0,
+                eos_token_id=3,
+                decoder_start_token_id=0,
+            )
+        ),
     }
+    builders["summarization"] = builders["translation"] = builders["text2text-generation"]
     return builders[task]()
+
+
+IMAGE_LABELS = ["cat", "dog", "car"]
+CLIP_WORDS = ["a", "photo", "of", "cat", "dog", "car"]
+
+
+def image_model(task: str, folder: Path) -> Any:
+    """A tiny ViT classifier or CLIP model, with its processor saved beside it."""
+    import json
+
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(0)
+    vision = {"image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 37,
+              "num_hidden_layers": 2, "num_attention_heads": 2}  # fmt: skip
+    if task == "image-classification":
+        labels = dict(enumerate(IMAGE_LABELS))
+        tf.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+        return tf.ViTForImageClassification(
+            tf.ViTConfig(**vision, id2label=labels, label2id={v: k for k, v in labels.items()})
+        )
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    vocab |= {word + "</w>": index + 2 for index, word in enumerate(CLIP_WORDS)}
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    clip_tokenizer = tf.CLIPTokenizer(
+        vocab_file=str(folder / "vocab.json"),
+        merges_file=str(folder / "merges.txt"),
+        unk_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
+    )
+    images = tf.CLIPImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    )
+    tf.CLIPProcessor(image_processor=images, tokenizer=clip_tokenizer).save_pretrained(folder)
+    text = {"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 37,
+            "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 32,
+            "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 1}  # fmt: skip
+    return tf.CLIPModel(tf.CLIPConfig(text_config=text, vision_config=vision, projection_dim=16))
+
+
+def png(color: str = "red", size: int = 40) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (size, size), color).save(out, format="PNG")
+    return out.getvalue()
 
 
 def model_files(task: str) -> tuple[dict[str, bytes], dict[str, bytes]]:
     """(regular files, LFS files) of a tiny model repo for task, README included."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        tokenizer(chat=task == "text-generation").save_pretrained(folder)
-        build(task).save_pretrained(folder)
+        if task.endswith("image-classification"):
+            model = image_model(task, folder)
+        else:
+            tokenizer(chat=task == "text-generation").save_pretrained(folder)
+            model = build(task)
+        model.save_pretrained(folder)
         files, lfs = read_folder(folder)
     files["README.md"] = card(task)
     return files, lfs

@@ -96,6 +96,7 @@ def test_least_recently_used_model_is_evicted_when_the_budget_is_full(
     # a, b, c: c evicted a (least recently used); then a evicted b; c was used last.
     assert loaded == {f"{owner.name}/lru-a", f"{owner.name}/lru-c"}
     assert metric(small, "atrium_inference_evictions_total") >= 2
+    assert "atrium_inference_evictions_total" in httpx.get(f"{small.url}/metrics").text
     assert workers(small, admin)[0]["used"] <= workers(small, admin)[0]["budget"]
 
 

@@ -142,6 +142,44 @@ def test_text_generation_plain_detailed_and_streamed(live: LiveServer, tiny: dic
     assert seeded[0] == seeded[1]
 
 
+def test_sequence_to_sequence_tasks_answer_their_own_keys(live: LiveServer, tiny: dict[str, str]):
+    summary = client(live, tiny["summarization"]).summarization("the cat sat on the mat")
+    assert isinstance(summary.summary_text, str)
+    translated = client(live, tiny["translation"]).translation("the cat sat on the mat")
+    assert isinstance(translated.translation_text, str)
+    raw = post(live, tiny["text2text-generation"], {"inputs": "the cat"})
+    assert raw.status_code == 200 and isinstance(raw.json()[0]["generated_text"], str)
+
+
+def test_image_classification_takes_the_image_as_the_body(live: LiveServer, tiny: dict[str, str]):
+    result = client(live, tiny["image-classification"]).image_classification(kit.png())
+    assert {r.label for r in result} == set(kit.IMAGE_LABELS)
+    top = client(live, tiny["image-classification"]).image_classification(kit.png(), top_k=1)
+    assert len(top) == 1  # with parameters the client sends JSON with a base64 image
+    raw = httpx.post(
+        f"{live.url}/models/{tiny['image-classification']}",
+        content=kit.png("blue"),
+        headers={"Content-Type": "image/png"},
+        timeout=TIMEOUT,
+    )
+    assert raw.status_code == 200 and len(raw.json()) == len(kit.IMAGE_LABELS)
+    not_image = httpx.post(
+        f"{live.url}/models/{tiny['image-classification']}", content=b"hello", timeout=TIMEOUT
+    )
+    assert not_image.status_code == 400 and "not an image" in not_image.json()["error"]
+
+
+def test_zero_shot_image_classification_scores_the_candidate_labels(
+    live: LiveServer, tiny: dict[str, str]
+):
+    labels = ["cat", "dog"]
+    result = client(live, tiny["zero-shot-image-classification"]).zero_shot_image_classification(
+        kit.png(), candidate_labels=labels
+    )
+    assert sorted(r.label for r in result) == labels
+    assert sum(r.score for r in result) == pytest.approx(1.0, abs=1e-4)
+
+
 def test_unsupported_generation_parameter_is_dropped_by_the_client(
     live: LiveServer, tiny: dict[str, str]
 ):
@@ -259,9 +297,9 @@ def test_requests_for_models_that_cannot_be_served_are_refused(
     make_repo(owner, "no-weights", files)
     no_weights = post(live, f"{owner.name}/no-weights", {"inputs": "a"})
     assert no_weights.status_code == 400 and "no safetensors" in no_weights.json()["error"]
-    make_repo(owner, "images", {"README.md": kit.card("image-classification")})
-    image = post(live, f"{owner.name}/images", {"inputs": "a"})
-    assert image.status_code == 400 and "image-classification" in image.json()["error"]
+    make_repo(owner, "depth", {"README.md": kit.card("depth-estimation")})
+    depth = post(live, f"{owner.name}/depth", {"inputs": "a"})
+    assert depth.status_code == 400 and "depth-estimation" in depth.json()["error"]
     assert post(live, tc, {"inputs": "a"}).status_code == 200
 
 
