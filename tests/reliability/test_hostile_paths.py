@@ -59,7 +59,7 @@ hostile_path = st.lists(part, min_size=1, max_size=6).map("/".join) | st.sampled
 )
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(hostile_path)
 def test_an_accepted_path_stays_inside_the_repo(path: str) -> None:
     try:
@@ -118,7 +118,7 @@ def as_target(path: str) -> str:
 READ_ROUTES = ["/{id}/resolve/main/{p}", "/{id}/raw/main/{p}", "/api/models/{id}/tree/main/{p}"]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(path=hostile_path, route=st.sampled_from(READ_ROUTES))
 def test_hostile_read_paths_get_4xx_and_nothing_from_outside(
     target: tuple[str, str, httpx.Client], server: LiveServer, path: str, route: str

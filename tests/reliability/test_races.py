@@ -23,8 +23,8 @@ from tests.reliability.crashkit import Job, Zygote, content, read_acks
 from tests.reliability.figures import ACKED, CRASHES, RACES, STALE_REFUSED, record
 
 START_DELAY_S = 2.0  # time to fork every committer and open its connections
-# The 50 clients are the slow variant; CI's default run races 16 (still 15 losers).
-CLIENTS = [16, pytest.param(50, marks=pytest.mark.slow)]
+# The 50 clients are the slow variant; CI's default run races 10 (still 9 losers).
+CLIENTS = [10, pytest.param(50, marks=pytest.mark.slow)]
 
 
 def race(zygote: Zygote, branch: Branch, ack_path: Path, **job: object) -> list[dict[str, int]]:
@@ -78,7 +78,7 @@ def test_the_same_large_file_uploaded_by_many_at_once_is_stored_once(
 ) -> None:
     branch = new_branch(server)
     ack_path = tmp_path / "same.jsonl"
-    ended = race(zygote, branch, ack_path, lfs_every=1, lfs_seed="shared", clients=12)
+    ended = race(zygote, branch, ack_path, lfs_every=1, lfs_seed="shared", clients=8)
     assert all(e["code"] == 0 for e in ended), ended
     acks = read_acks(ack_path)
     verify_branch(branch, acks)

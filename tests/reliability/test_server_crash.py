@@ -19,7 +19,7 @@ from tests.reliability.checks import new_branch, revive, verify_branch
 from tests.reliability.crashkit import Job, Zygote, read_acks
 from tests.reliability.figures import ACKED, CRASHES, record
 
-FAST_CRASHES = 4
+FAST_CRASHES = 3
 FULL_CRASHES = 50
 
 
