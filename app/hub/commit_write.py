@@ -253,18 +253,13 @@ async def commit_body(request: Request) -> CommitRequest:
 CommitBody = Annotated[CommitRequest, Depends(commit_body)]
 
 
-def open_pull_request(
-    factory: sessionmaker[Session], repo_id: int, revision: str | None
-) -> tuple[int, str]:
-    """Start `refs/pr/N` at the revision's head; the commit then lands on it (§3: the git ref
-    of PR N is always `refs/pr/N`)."""
+def open_pull_request(factory: sessionmaker[Session], repo_id: int, revision: str) -> int:
+    """`create_pr`: the commit lands on a new `refs/pr/N` started at the revision (§3)."""
     with write_transaction(factory) as session:
         repo = session.get(Repo, repo_id)
         assert repo is not None
-        head = resolve_revision(session, repo, revision)
-        number, ref_name = manage.next_pr_ref(session, repo)
-        manage.create_ref(session, repo, ref_name, head)
-    return number, ref_name
+        number, _ = manage.open_pr_ref(session, repo, revision)
+    return number
 
 
 @api_route(router, "/{namespace}/{name}/commit/{rest:path}", ("POST",))
@@ -284,24 +279,29 @@ def commit(
     revision = target.revision or "main"
     if target.path and not create_pr:
         revision = f"{revision}/{target.path}"  # an unencoded branch name with a slash
-    pr_url = None
-    ref_name = revision
-    if create_pr:
-        number, ref_name = open_pull_request(factory, repo.id, revision)
-        pr_url = f"{repo_url(request, repo.type, repo.repo_id)}/discussions/{number}"
-    result = create_commit(
-        factory,
-        blobs,
-        repo.id,
-        ref_name,
-        body.operations,
-        author=Author.of(principal.user),
-        title=body.summary,
-        description=body.description,
-        parent_commit=body.parent_commit,
-        after_commit=manage.update_card,
-    )
-    url = f"{repo_url(request, repo.type, repo.repo_id)}/commit/{result.sha}"
+    number = open_pull_request(factory, repo.id, revision) if create_pr else None
+    ref_name = revision if number is None else f"{manage.PULLS}{number}"
+    try:
+        result = create_commit(
+            factory,
+            blobs,
+            repo.id,
+            ref_name,
+            body.operations,
+            author=Author.of(principal.user),
+            title=body.summary,
+            description=body.description,
+            parent_commit=body.parent_commit,
+            after_commit=manage.update_card,
+        )
+    except Exception:
+        if number is not None:  # a refused commit leaves no empty pull request behind
+            with write_transaction(factory) as cleanup:
+                manage.delete_ref(cleanup, repo, ref_name)
+        raise
+    base = repo_url(request, repo.type, repo.repo_id)
+    pr_url = None if number is None else f"{base}/discussions/{number}"
+    url = f"{base}/commit/{result.sha}"
     return JSONResponse({"commitUrl": url, "commitOid": result.sha, "pullRequestUrl": pr_url})
 
 

@@ -268,8 +268,7 @@ def open_pull_request(
         raise BadRequest("Discussions are not supported; only pull requests can be opened")
     with write_transaction(factory) as session:
         repo, _ = _writable(session, principal, request, with_ref=False)
-        number, ref_name = manage.next_pr_ref(session, repo)
-        manage.create_ref(session, repo, ref_name, resolve_revision(session, repo, None))
+        number, _ = manage.open_pr_ref(session, repo, None)
     url = f"{repo_url(request, repo.type, repo.repo_id)}/discussions/{number}"
     return JSONResponse({"num": number, "url": url})
 

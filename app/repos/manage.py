@@ -28,7 +28,15 @@ from app.repos.commits import (
 from app.repos.gitobjects import store_objects
 from app.repos.models import Ref, Repo
 from app.repos.paths import validate_repo_name, validate_repo_type
-from app.repos.service import DEFAULT_BRANCH, HEADS, TAGS, find_repo, get_commit, get_ref
+from app.repos.service import (
+    DEFAULT_BRANCH,
+    HEADS,
+    TAGS,
+    find_repo,
+    get_commit,
+    get_ref,
+    resolve_revision,
+)
 
 PULLS = "refs/pr/"
 
@@ -163,13 +171,15 @@ def delete_ref(session: Session, repo: Repo, ref_name: str) -> None:
         raise RevisionNotFound(f"Invalid rev id: {ref_name.removeprefix(HEADS)}")
 
 
-def next_pr_ref(session: Session, repo: Repo) -> tuple[int, str]:
-    """The number and ref name of the repo's next pull request (`refs/pr/N`, N from 1)."""
+def open_pr_ref(session: Session, repo: Repo, revision: str | None) -> tuple[int, str]:
+    """Start the repo's next pull request ref, `refs/pr/N` (N from 1), at revision's commit;
+    returns (N, ref name). A pull request is only its ref: there is no discussion thread."""
     names = session.scalars(
         select(Ref.name).where(Ref.repo_id == repo.id, Ref.name.startswith(PULLS))
     )
     numbers = [int(n[len(PULLS) :]) for n in names if n[len(PULLS) :].isdigit()]
     number = max(numbers, default=0) + 1
+    create_ref(session, repo, f"{PULLS}{number}", resolve_revision(session, repo, revision))
     return number, f"{PULLS}{number}"
 
 

@@ -8,7 +8,8 @@ import secrets
 
 import httpx
 import pytest
-from huggingface_hub.errors import BadRequestError, RevisionNotFoundError
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+from huggingface_hub.errors import BadRequestError, EntryNotFoundError, RevisionNotFoundError
 
 from tests.hub.readkit import Owner, new_owner, no_xet  # noqa: F401 - no_xet is autouse
 from tests.live import LiveServer
@@ -118,3 +119,20 @@ def test_preupload_decides_lfs_by_attributes_size_and_content(owner: Owner) -> N
     assert [p for p, f in answer.items() if f["shouldIgnore"]] == ["run.log"]
     gitignore_sha1 = owner.api.get_paths_info(repo_id, [".gitignore"])[0].blob_id
     assert answer[".gitignore"]["oid"] == gitignore_sha1 and answer["notes.txt"]["oid"] is None
+
+
+def test_refused_pull_request_commit_leaves_no_pr_ref(owner: Owner) -> None:
+    repo_id = new_repo(owner)
+    with pytest.raises(EntryNotFoundError):
+        owner.api.create_commit(
+            repo_id,
+            [CommitOperationDelete("missing.txt")],
+            commit_message="bad pr",
+            create_pr=True,
+        )
+    refs = owner.api.list_repo_refs(repo_id, include_pull_requests=True)
+    assert refs.pull_requests == []
+    done = owner.api.create_commit(
+        repo_id, [CommitOperationAdd("ok.txt", b"ok")], commit_message="pr", create_pr=True
+    )
+    assert done.pr_revision == "refs/pr/1"
