@@ -256,3 +256,18 @@ def test_want_of_another_repos_object_is_refused(
     assert response.status_code == 200
     assert b"ERR Client wants invalid object" in response.content
     assert b"PACK" not in response.content
+
+
+@pytest.mark.parametrize("atomic", [True, False])
+def test_one_refused_ref_fails_an_atomic_push_only(
+    server: LiveServer, owner: Owner, repo: Repo, git: Git, tmp_path: Path, atomic: bool
+) -> None:
+    work = git.clone(repo_url(server, repo.repo_id, owner.token), tmp_path / "w")
+    local = git.commit_files(work, {"a.txt": "both or none"}, "two refs")
+    flags = ["--atomic"] if atomic else []
+    stderr = refused_push(git, work, *flags, "origin", "main", "HEAD:refs/pr/7")
+    assert "HEAD -> refs/pr/7 (only branches" in stderr
+    landed = main_sha(owner, repo) == local
+    assert landed is not atomic
+    if atomic:
+        assert "main -> main (atomic push failed)" in stderr
