@@ -147,6 +147,8 @@ def card_facts(repo: Repo) -> dict[str, list[str]]:
         "datasets": _strings(data.get("datasets")),
         "languages": _strings(data.get("language")),
         "base_model": _strings(data.get("base_model")),
+        "task_categories": _strings(data.get("task_categories")),  # datasets
+        "size": _strings(data.get("size_categories")),
     }
     shown = {repo.library_name, repo.pipeline_tag, *facts["languages"]}
     facts["tags"] = [t for t in repo.tags if ":" not in t and t not in shown]

@@ -15,6 +15,13 @@ from app.web.session import COOKIE_NAME
 from tests.hub.readkit import Owner, add_ref, make_repo
 from tests.live import LiveServer
 
+DATASET_CARD = b"""---
+license: cc-by-4.0
+task_categories: [tabular-classification]
+size_categories: [n<1K]
+---
+# Rows
+"""
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360f8cf00000301010018dd8db00000000049454e44ae426082"
@@ -252,13 +259,16 @@ def test_dataset_pages_and_a_pull_request_revision(alice: Person) -> None:
     repo, result = make_repo(
         alice.owner,
         name,
-        {"README.md": b"---\nlicense: cc-by-4.0\n---\n# Rows\n", "data/a.csv": b"x\n1\n"},
+        {"README.md": DATASET_CARD, "data/a.csv": b"x\n1\n"},
         repo_type="dataset",
     )
     assert result is not None
     add_ref(alice.owner, repo, "refs/pr/1", result.sha)
     card = alice.client.get(f"/datasets/{alice.name}/{name}").text
     assert "<h1>Rows</h1>" in card and "cc-by-4.0" in card and "load_dataset" in card
+    assert "n&lt;1K" in card and "tag=task_categories%3Atabular-classification" in card
+    tagged = alice.client.get("/datasets?tag=task_categories:tabular-classification").text
+    assert f"{alice.name}/<strong>{name}</strong>" in tagged
     for rev in ("refs%2Fpr%2F1", "refs/pr/1"):
         tree = alice.client.get(f"/datasets/{alice.name}/{name}/tree/{rev}/data")
         assert tree.status_code == 200 and "a.csv" in tree.text
