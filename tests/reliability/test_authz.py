@@ -246,3 +246,28 @@ def test_bad_or_revoked_credentials_are_refused_with_401(
         record(REFUSED)
     whoami = client.get("/api/whoami-v2", headers={"Authorization": f"Bearer {world.revoked}"})
     assert whoami.status_code == 401
+
+
+def csrf_of(browser: httpx.Client) -> str:
+    page = browser.get("/").text
+    return page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+
+
+def test_a_form_post_without_its_own_csrf_token_changes_nothing(
+    client: httpx.Client, browsers: dict[str, httpx.Client], world: World
+) -> None:
+    """Cross-site forms carry the cookie but not the token: no token, a forged one or the
+    token of another session are all refused, and the private repo stays private."""
+    owner, outsider = browsers["owner"], browsers["outsider"]
+    target = f"/{world.repo_id('private')}/settings/visibility"
+    for token in (None, "forged-token", csrf_of(outsider)):
+        data = {"visibility": "public", **({"csrf_token": token} if token else {})}
+        answer = owner.post(target, data=data)
+        assert answer.status_code in (400, 403), (token, answer.status_code)
+        record(REFUSED)
+    mine = {"visibility": "public", "csrf_token": csrf_of(outsider)}
+    assert outsider.post(target, data=mine).status_code == 404
+    hidden = client.get(
+        f"/api/models/{world.repo_id('private')}", headers=world.headers("outsider")
+    )
+    assert hidden.status_code == 404
