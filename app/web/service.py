@@ -43,6 +43,7 @@ from app.web.urls import repo_url
 MAX_INLINE_TEXT = 512 * 1024  # bigger files get a download link: a browser tab is no pager
 MAX_HIGHLIGHT = 256 * 1024  # pygments runs ~1 MB/s; keep a page under a fraction of a second
 MAX_DIFF_FILES = 50  # files with a diff shown on a commit page (others: listed only)
+MAX_LISTED_CHANGES = 300  # files listed on a commit page
 MAX_DIFF_BYTES = 128 * 1024  # per side; bigger files show "too large to show"
 FOLDER_PAGE = 200  # entries per tree page
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp", ".ico")
@@ -257,10 +258,15 @@ class FileChange:
     note: str = ""
 
 
-def commit_changes(
-    db: Session, blobs: BlobStore, cache: TreeCache, commit: Commit
-) -> list[FileChange]:
-    """Files the commit changed against its first parent, with line diffs for small text."""
+@dataclass(frozen=True)
+class Changes:
+    files: list[FileChange]  # the first MAX_LISTED_CHANGES
+    total: int
+
+
+def commit_changes(db: Session, blobs: BlobStore, cache: TreeCache, commit: Commit) -> Changes:
+    """Files the commit changed against its first parent, with line diffs for small text.
+    A commit of 10,000 files lists the first few hundred: a page is not an archive."""
     parent_tree = get_commit(db, commit.parents[0]).tree_sha if commit.parents else None
     trees = cache.get_many(db, [t for t in (commit.tree_sha, parent_tree) if t])
     new = {e.path: e for e in trees[commit.tree_sha] if e.kind != "tree"}
@@ -272,10 +278,11 @@ def commit_changes(
             continue
         kind: ChangeKind = "added" if before is None else "deleted" if after is None else "modified"
         changes.append(FileChange(path, kind, before, after))
-    return [
+    shown = [
         _with_diff(blobs, change) if i < MAX_DIFF_FILES else change
-        for i, change in enumerate(changes)
+        for i, change in enumerate(changes[:MAX_LISTED_CHANGES])
     ]
+    return Changes(shown, len(changes))
 
 
 def _with_diff(blobs: BlobStore, change: FileChange) -> FileChange:

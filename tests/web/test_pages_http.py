@@ -360,3 +360,13 @@ def test_big_folder_is_listed_in_pages(alice: Person) -> None:
         names += re.findall(r'class="file">(f\d{3}\.txt)</a>', html)
         assert f"Page {page} of 3 · 451 entries" in html  # with .gitattributes
     assert names == [f"f{i:03d}.txt" for i in range(450)]
+
+
+def test_commit_page_of_a_huge_commit_lists_a_bounded_number_of_files(alice: Person) -> None:
+    name = f"huge-{secrets.token_hex(3)}"
+    _, result = make_repo(alice.owner, name, {f"f{i:04d}.txt": b"%d\n" % i for i in range(400)})
+    assert result is not None
+    html = alice.client.get(f"/{alice.name}/{name}/commit/{result.sha}").text
+    assert "400 files changed; the first 300 are listed" in html
+    assert html.count('class="badge added"') == 300
+    assert html.count('class="difflines"') == 50  # line diffs for the first 50 only
