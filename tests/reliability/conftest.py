@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +29,20 @@ def crash_server(backend: Backend) -> Iterator[LiveServer]:
     live = start_server(backend)
     yield live
     live.stop()
+
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The long variants (50+ crashes, 50 racing clients, long fuzzing) run only when asked
+    for, with `-m slow` or ATRIUM_RUN_SLOW=1, so that a plain `pytest` stays in CI's budget."""
+    if "slow" in (config.option.markexpr or "") or os.environ.get("ATRIUM_RUN_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="long variant: run with -m slow or ATRIUM_RUN_SLOW=1")
+    for item in items:
+        if item.get_closest_marker("slow") and HERE in item.path.parents:
+            item.add_marker(skip)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
