@@ -305,12 +305,12 @@ def test_private_repo_is_the_same_404_as_a_missing_one(
     try:
         driver.get(f"{site.url}/{site.user}/{name}")
         hidden = one(driver, "main").text.replace(name, "NAME")
+        screenshot(driver, "not-found")
         driver.get(f"{site.url}/{site.user}/missing-{name}")
         missing = one(driver, "main").text.replace(f"missing-{name}", "NAME")
         assert hidden == missing and "Not found" in hidden
         driver.get(f"{site.url}/models?search={name}")
         assert texts(driver, "#results .repocard-title") == []
-        screenshot(driver, "not-found")
         # 404 answers are expected here; nothing else may be logged.
         assert_clean(driver, site.url, allowed_errors=("404 (Not Found)",))
     finally:
