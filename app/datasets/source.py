@@ -10,13 +10,13 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.blobs import BlobStore
 from app.cards.metadata import CardError, parse_yaml
+from app.datasets.engine import Source
 from app.hub.downloads import lfs_key, open_lfs_stream
 from app.repos.gitobjects import load_object
 from app.repos.models import LfsObject
@@ -73,14 +73,17 @@ class RangedReader(io.RawIOBase):
         return filled
 
 
-def open_file(blobs: BlobStore, entry: FileEntry, read_ahead: int) -> BinaryIO | str:
+def open_file(blobs: BlobStore, entry: FileEntry, read_ahead: int) -> Source:
     """A local path when the store keeps the object on disk (zero copy), else a ranged reader
-    fetching read_ahead bytes per storage request; a regular git blob is read whole."""
+    fetching read_ahead bytes per storage request (0: exactly what is read); a regular git blob
+    is read whole."""
     if entry.lfs_oid is None:
         return io.BytesIO(load_object(blobs, entry.oid).as_raw_string())
     local: Path | None = blobs.local_path(lfs_key(entry.lfs_oid))
     if local is not None:
         return str(local)
+    if read_ahead <= 0:
+        return RangedReader(blobs, entry)
     return io.BufferedReader(RangedReader(blobs, entry), buffer_size=read_ahead)
 
 
