@@ -35,6 +35,9 @@ class InferenceSettings(BaseSettings):
     max_input_tokens: int = Field(default=512, ge=1, description="longest accepted input")
     max_new_tokens: int = Field(default=256, ge=1, description="generation cap per request")
     dtype: str = Field(default="auto", description="auto | float32 | float16 | bfloat16")
+    quantize: str = Field(
+        default="", description="8bit | 4bit with bitsandbytes on CUDA; empty loads full weights"
+    )
     allow_pickle: str = Field(
         default="", description="repo ids allowed to load pickle weights, comma-separated"
     )

@@ -60,7 +60,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     resolver = Resolver(
         blobs=app.state.blobs,
         cache=SpecCache(),
-        dtype_bytes=None if settings.dtype == "auto" else (4 if settings.dtype == "float32" else 2),
+        dtype_bytes=bytes_per_weight(settings, pool.links[0].device if pool.links else "cpu"),
         pickle_repos=frozenset(settings.pickle_repos),
     )
     app.state.inference = Inference(pool, resolver, settings)
@@ -71,6 +71,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await pool.close()
+
+
+def bytes_per_weight(settings: InferenceSettings, device: str) -> int | None:
+    """What a float weight costs once loaded, for the memory estimate (None: as stored)."""
+    if settings.quantize:
+        return 1  # 8-bit; 4-bit takes half, so the estimate errs on the safe side
+    if settings.dtype == "auto":
+        return 2 if device.startswith("cuda") else None
+    return 4 if settings.dtype == "float32" else 2
 
 
 def get_inference(request: Request) -> Inference:

@@ -66,17 +66,23 @@ def load_runner(
     adapter: Path | None = None,
     max_input_tokens: int,
     max_new_tokens: int,
+    quantize: str = "",
 ) -> Runner:
     """Load weights from a snapshot folder (the base model's when `adapter` is given)."""
     cls = MODEL_CLASSES.get(task)
     if cls is None:
         raise UnsupportedModel(f"task {task} cannot be served")
-    model = cls.from_pretrained(root, dtype=dtype, use_safetensors=_has_safetensors(root))
+    options = _quantization(quantize, device)
+    model = cls.from_pretrained(
+        root, dtype=dtype, use_safetensors=_has_safetensors(root), **options
+    )
     tokenizer_root = adapter if adapter and (adapter / "tokenizer_config.json").exists() else root
     tokenizer = _preprocessor(task, tokenizer_root)
     if adapter is not None:
         model = _apply_adapter(model, adapter)
-    model.to(device).eval()
+    if not options:  # a quantized model is already placed by accelerate
+        model.to(device)
+    model.eval()
     return Runner(task, model, tokenizer, device, _pooling(root), max_input_tokens, max_new_tokens)
 
 
@@ -88,6 +94,18 @@ def _preprocessor(task: str, root: Path) -> Any:
     if task == "zero-shot-image-classification":
         return AutoProcessor.from_pretrained(root)
     return AutoTokenizer.from_pretrained(root)
+
+
+def _quantization(quantize: str, device: torch.device) -> dict[str, Any]:
+    """from_pretrained options for 8-bit/4-bit weights (bitsandbytes needs CUDA)."""
+    if not quantize:
+        return {}
+    if device.type != "cuda":
+        raise UnsupportedModel("ATRIUM_INFERENCE_QUANTIZE needs a CUDA device")
+    from transformers import BitsAndBytesConfig
+
+    config = BitsAndBytesConfig(load_in_8bit=quantize == "8bit", load_in_4bit=quantize == "4bit")
+    return {"quantization_config": config, "device_map": {"": device.index or 0}}
 
 
 def _has_safetensors(root: Path) -> bool:

@@ -134,6 +134,7 @@ class Engine:
             adapter=folder if base else None,
             max_input_tokens=self.settings.max_input_tokens,
             max_new_tokens=self.settings.max_new_tokens,
+            quantize=self.settings.quantize,
         )
 
     def _unload(self, key: str, *, reply: Reply) -> None:

@@ -297,6 +297,10 @@ def test_requests_for_models_that_cannot_be_served_are_refused(
     make_repo(owner, "no-weights", files)
     no_weights = post(live, f"{owner.name}/no-weights", {"inputs": "a"})
     assert no_weights.status_code == 400 and "no safetensors" in no_weights.json()["error"]
+    pickled = {**files, "pytorch_model.bin": b"pickle weights are never loaded by default"}
+    make_repo(owner, "pickled", pickled)
+    refused = post(live, f"{owner.name}/pickled", {"inputs": "a"})
+    assert refused.status_code == 400 and "no safetensors" in refused.json()["error"]
     make_repo(owner, "depth", {"README.md": kit.card("depth-estimation")})
     depth = post(live, f"{owner.name}/depth", {"inputs": "a"})
     assert depth.status_code == 400 and "depth-estimation" in depth.json()["error"]
