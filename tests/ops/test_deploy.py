@@ -49,7 +49,7 @@ def test_the_kubernetes_set_has_what_production_needs() -> None:
         ("ConfigMap", "atrium-config"),
         ("Secret", "atrium-secrets"),
     } <= kinds
-    (worker,) = resources(KUBE / "worker.yaml")
+    (worker,) = [r for r in resources(KUBE / "worker.yaml") if r["kind"] == "Deployment"]
     limits = worker["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert limits["nvidia.com/gpu"] == "1"
 
@@ -85,6 +85,9 @@ def test_compose_runs_the_production_stack() -> None:
     assert len(apis) >= 2  # replicas behind the proxy
     gpu = services["worker"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["capabilities"] == ["gpu"]
+    for name in apis:  # the replicas send inference to the worker's port
+        remote = services[name]["environment"]["ATRIUM_INFERENCE_REMOTE_WORKERS"]
+        assert remote == "worker:7070" and "7070" in services["worker"]["command"]
 
 
 def test_dashboard_queries_name_metrics_the_server_exports() -> None:
