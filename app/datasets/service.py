@@ -284,6 +284,9 @@ def query_page(table: SplitTable, where: Compiled, offset: int, length: int) -> 
         except duckdb.Error as exc:
             raise BadRequest(f"The query cannot run on this split: {_first_line(exc)}") from None
     rows = table.take(page).to_pylist()
+    # A scan decodes the whole split batch by batch; hand the freed batches back to the OS
+    # now rather than leave them cached in the allocator of this worker thread.
+    pa.default_memory_pool().release_unused()
     return Page(list(zip(page, rows, strict=True)), total, table.schema)
 
 
