@@ -25,6 +25,7 @@ from tests.reliability.figures import ACKED, CRASHES, RACES, STALE_REFUSED, reco
 START_DELAY_S = 2.0  # time to fork every committer and open its connections
 # The issue's 50 clients are the slow variant; CI's default run races 10 (still 9 losers).
 CLIENTS = [10, pytest.param(50, marks=pytest.mark.slow)]
+HTTP_CLIENTS = 6  # each is a huggingface_hub client: preupload, LFS batch and upload, commit
 
 
 def race(zygote: Zygote, branch: Branch, ack_path: Path, **job: object) -> list[dict[str, int]]:
@@ -118,3 +119,22 @@ def test_concurrent_committers_killed_together_lose_nothing_acknowledged(
         acks = read_acks(ack_path)
         verify_branch(branch, acks)
         record(ACKED, len(acks))
+
+
+@pytest.mark.parametrize("pinned", [False, True], ids=["free", "pinned"])
+def test_concurrent_http_commits_none_lost_and_stale_parents_get_412(
+    server: LiveServer, zygote: Zygote, tmp_path: Path, pinned: bool
+) -> None:
+    """The same races through huggingface_hub and the live server's commit route."""
+    branch = new_branch(server)
+    ack_path = tmp_path / "http.jsonl"
+    http = {"endpoint": server.url, "token": branch.token, "repo_name": branch.repo.repo_id}
+    parent = {"parent_commit": branch.head} if pinned else {}
+    ended = race(zygote, branch, ack_path, clients=HTTP_CLIENTS, **http, **parent)
+    assert all(e["code"] == 0 for e in ended), ended
+    acks = read_acks(ack_path)
+    winners = [a for a in acks if not a.refused]
+    assert len(acks) == HTTP_CLIENTS and len(winners) == (1 if pinned else HTTP_CLIENTS)
+    assert sorted(verify_branch(branch, acks)) == sorted(a.sha for a in winners)
+    record(STALE_REFUSED, HTTP_CLIENTS - len(winners))
+    record(ACKED, len(winners))
