@@ -81,7 +81,7 @@ def test_compose_runs_the_production_stack() -> None:
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     assert {"postgres", "minio", "minio-init", "migrate", "proxy", "worker"} <= set(services)
     assert {"prometheus", "grafana"} <= set(services)
-    apis = [name for name, s in services.items() if "serve" in (s.get("command") or [])]
+    apis = [name for name, s in services.items() if s.get("command", [])[:2] == ["atrium", "serve"]]
     assert len(apis) >= 2  # replicas behind the proxy
     gpu = services["worker"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["capabilities"] == ["gpu"]
