@@ -9,17 +9,26 @@ side-band, report-status) and writes and parses packs; Atrium supplies the repo 
 from __future__ import annotations
 
 import io
+import logging
 import socket
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from dulwich.errors import ApplyDeltaError, ChecksumMismatch, ObjectFormatException
+from dulwich.errors import (
+    ApplyDeltaError,
+    ChecksumMismatch,
+    GitProtocolError,
+    HangupException,
+    ObjectFormatException,
+)
 from dulwich.objects import ObjectID
 from dulwich.protocol import (
     CAPABILITY_ALLOW_REACHABLE_SHA1_IN_WANT,
     CAPABILITY_ATOMIC,
+    CAPABILITY_SIDE_BAND_64K,
+    SIDE_BAND_CHANNEL_FATAL,
     ReceivableProtocol,
 )
 from dulwich.refs import Ref
@@ -34,6 +43,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobs import BlobStore
+from app.errors import AtriumError
 from app.git.cache import ReplyRecorder
 from app.git.history import History
 from app.git.incoming import Incoming, receive_pack
@@ -43,6 +53,8 @@ from app.git.store import AtriumGitRepo
 from app.git.wire import Writer
 from app.repos.models import Repo
 from app.repos.service import list_refs
+
+log = logging.getLogger("atrium.git")
 
 UPLOAD_PACK = "git-upload-pack"
 RECEIVE_PACK = "git-receive-pack"
@@ -168,8 +180,7 @@ def serve(
         done = False
         try:
             proto = ReceivableProtocol(body.read, recorder.wrap(write) if recorder else write)
-            _handler(service, _Backend(repo, target), proto, advertise=False).handle()
-            done = True
+            done = _handle(_handler(service, _Backend(repo, target), proto, advertise=False))
         finally:
             body.close()
             repo.store.close()
@@ -177,6 +188,31 @@ def serve(
                 recorder.finish(done)
 
     return work
+
+
+def _handle(handler: PackHandler) -> bool:
+    """Run the handler; False when it failed after the side-band was set up, in which case
+    the failure went to git on the side-band's error channel (git prints it as `remote:
+    …`) because a bare `ERR` line there would read as a corrupt band."""
+    try:
+        handler.handle()
+    except (HangupException, GitProtocolError):
+        raise
+    except Exception as exc:
+        if not _uses_sideband(handler):
+            raise
+        log.exception("git request failed")
+        reason = exc.message if isinstance(exc, AtriumError) else "internal server error"
+        handler.proto.write_sideband(SIDE_BAND_CHANNEL_FATAL, f"error: {reason}\n".encode())
+        return False
+    return True
+
+
+def _uses_sideband(handler: PackHandler) -> bool:
+    try:
+        return handler.has_capability(CAPABILITY_SIDE_BAND_64K)
+    except GitProtocolError:  # raised while capabilities are not negotiated yet
+        return False
 
 
 def advertised_refs(session: Session, repo: Repo) -> dict[str, str]:
