@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Generic, Protocol, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +23,8 @@ import pyarrow.parquet as pq
 
 from app.errors import AtriumError
 
+K = TypeVar("K")
+V = TypeVar("V")
 ROW_INDEX = "__row_idx"  # added to scanned batches, so search and filter hits keep their index
 SCAN_BATCH_ROWS = 65_536  # rows per batch of a scan: big enough that per-batch overhead vanishes
 FOOTER_CACHE_SIZE = 512  # footers of a few hundred files: a few MB at most
@@ -70,27 +72,33 @@ PAGE_READ_AHEAD = 0
 SCAN_READ_AHEAD = 8 * 1024 * 1024
 
 
-class FooterCache:
-    """Parquet footers by content id, least recently used first out; shared by all requests."""
+class LruCache(Generic[K, V]):
+    """A small thread-safe map that forgets its least recently used entry past `size`."""
 
-    def __init__(self, size: int = FOOTER_CACHE_SIZE):
+    def __init__(self, size: int):
         self.size = size
-        self.items: OrderedDict[str, pq.FileMetaData] = OrderedDict()
+        self.items: OrderedDict[K, V] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, key: str) -> pq.FileMetaData | None:
+    def get(self, key: K) -> V | None:
         with self.lock:
             found = self.items.get(key)
             if found is not None:
                 self.items.move_to_end(key)
             return found
 
-    def put(self, key: str, metadata: pq.FileMetaData) -> None:
+    def put(self, key: K, value: V) -> V:
         with self.lock:
-            self.items[key] = metadata
+            self.items[key] = value
             self.items.move_to_end(key)
             while len(self.items) > self.size:
                 self.items.popitem(last=False)
+        return value
+
+
+def footer_cache() -> LruCache[str, pq.FileMetaData]:
+    """Parquet footers by content id, shared by all requests."""
+    return LruCache(FOOTER_CACHE_SIZE)
 
 
 @dataclass
@@ -100,7 +108,7 @@ class ParquetPart:
     name: str
     key: str
     opener: Opener
-    footers: FooterCache
+    footers: LruCache[str, pq.FileMetaData]
 
     def _file(self, read_ahead: int = PAGE_READ_AHEAD) -> pq.ParquetFile:
         metadata = self.footers.get(self.key)

@@ -10,7 +10,6 @@ private dataset is RepoNotFound to outsiders on every route.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +25,12 @@ from app.datasets.convert import Converter, Job, Status, spool
 from app.datasets.engine import (
     ROW_INDEX,
     SCAN_BATCH_ROWS,
-    FooterCache,
+    LruCache,
     MemoryPart,
     ParquetPart,
     Part,
     SplitTable,
+    footer_cache,
 )
 from app.datasets.export import (
     ExportFile,
@@ -63,6 +63,7 @@ from app.repos.service import FileEntry, get_commit, get_repo, resolve_revision
 
 CACHE_DIR = "datasets-cache"
 INDEX_CACHE_SIZE = 64  # revisions whose file list and layout stay in memory
+FOLDER_CACHE_SIZE = 16
 QUERY_MEMORY = "256MB"  # DuckDB's budget per search/filter; it streams, so this is plenty
 CONVERTED_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "json"}
 CONVERTED_FORMATS |= {".ndjson": "json", ".txt": "text"}
@@ -94,8 +95,11 @@ class Viewer:
         self.blobs = blobs
         self.root = data_dir / CACHE_DIR
         self.converter = Converter(self.root / "parquet")
-        self.footers = FooterCache()
-        self.indexes: OrderedDict[str, RevisionIndex] = OrderedDict()
+        self.footers = footer_cache()
+        self.indexes: LruCache[str, RevisionIndex] = LruCache(INDEX_CACHE_SIZE)
+        # Image/audio folder tables by (commit, config, split, base URL): built from the file
+        # list, so large folders are worth keeping between pages.
+        self.folders: LruCache[tuple[str, str, str, str], MemoryPart] = LruCache(FOLDER_CACHE_SIZE)
         self.exports: set[str] = set()  # source commits whose export was queued
         self.lock = threading.Lock()
 
@@ -111,19 +115,12 @@ class Viewer:
 
     def index(self, session: Session, revision: Revision) -> RevisionIndex:
         """File list and layout of a revision; immutable, so cached by commit."""
-        with self.lock:
-            found = self.indexes.get(revision.commit_sha)
-            if found is not None:
-                self.indexes.move_to_end(revision.commit_sha)
-                return found
+        found = self.indexes.get(revision.commit_sha)
+        if found is not None:
+            return found
         files = file_entries(session, revision)
         layout = resolve_layout(sorted(files), card_data(session, self.blobs, revision))
-        built = RevisionIndex(revision, files, layout)
-        with self.lock:
-            self.indexes[revision.commit_sha] = built
-            while len(self.indexes) > INDEX_CACHE_SIZE:
-                self.indexes.popitem(last=False)
-        return built
+        return self.indexes.put(revision.commit_sha, RevisionIndex(revision, files, layout))
 
     def locate(
         self, index: RevisionIndex, config: str | None, split: str | None
@@ -181,7 +178,11 @@ class Viewer:
         self, index: RevisionIndex, config: ConfigLayout, files: SplitFiles, base_url: str
     ) -> SplitTable:
         if config.format in FOLDER_FORMATS:
-            return SplitTable([self._folder_part(index, config.format, files, base_url)])
+            key = (index.revision.commit_sha, config.name, files.name, base_url)
+            part = self.folders.get(key) or self.folders.put(
+                key, self._folder_part(index, config.format, files, base_url)
+            )
+            return SplitTable([part])
         return SplitTable([self._file_part(index.files[path]) for path in files.files])
 
     def _file_part(self, entry: FileEntry) -> Part:
