@@ -137,6 +137,10 @@ class AtriumUploadPack(UploadPackHandler):
         # dulwich has no such exemption, so the filter is dropped (it runs right after this).
         if self.repo.wants_blobs:  # type: ignore[attr-defined]
             self.filter_spec = None
+        if self.filter_spec is not None:
+            # The filter drops objects from the planned order: reading ahead would fetch
+            # the very files a partial clone asked not to receive.
+            self.repo.store.plan_reads([])  # type: ignore[attr-defined]
         super()._start_pack_send_phase()
 
 

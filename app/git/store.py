@@ -136,6 +136,8 @@ class BlobObjectStore(BaseObjectStore):
             return None
         if self._pool is None:
             self._pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="git-read")
+        for passed in [s for s in self._ahead if self._plan_index[s] < position]:
+            self._ahead.pop(passed).cancel()  # skipped by the writer: never held for long
         for sha in self._plan[position : position + READ_AHEAD]:
             if sha not in self._ahead and sha not in self._cache:
                 self._ahead[sha] = self._pool.submit(self._read, sha)
