@@ -38,7 +38,7 @@ def get_viewer(request: Request, settings: SettingsDep, blobs: BlobsDep) -> View
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 FactoryDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
 Dataset = Annotated[str, Query(min_length=3, max_length=200, pattern=r"^[^/]+/[^/]+$")]
-Revision = Annotated[str | None, Query(max_length=200)]
+RevisionParam = Annotated[str | None, Query(max_length=200)]
 Config = Annotated[str | None, Query(max_length=200)]
 Split = Annotated[str | None, Query(max_length=200)]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
@@ -57,7 +57,7 @@ def open_index(
     session: SessionDep,
     principal: PrincipalDep,
     dataset: Dataset,
-    revision: Revision = None,
+    revision: RevisionParam = None,
 ) -> RevisionIndex:
     """The revision's index, after the read permission check (private: RepoNotFound)."""
     return viewer.index(session, viewer.open_revision(session, principal, dataset, revision))
@@ -176,5 +176,5 @@ def assets(
 ) -> Response:
     """The bytes of a binary cell (an image stored in a parquet file), for `<img src>`."""
     data = views.cell_bytes(viewer, index, url, config, split, row, column)
-    headers = {"X-Revision": index.revision.commit_sha, "Cache-Control": "max-age=86400"}
+    headers = {"X-Revision": index.revision.commit_sha, "Cache-Control": "private, max-age=86400"}
     return Response(data, media_type=views.sniff_media_type(data), headers=headers)
