@@ -42,12 +42,20 @@ class InferenceSettings(BaseSettings):
         default="", description="repo ids allowed to load pickle weights, comma-separated"
     )
     backend: str = Field(default="local", description="local worker processes | ray")
+    ray_address: str = Field(
+        default="",
+        validation_alias="ATRIUM_RAY_ADDRESS",
+        description="Ray cluster address (ray://host:10001, auto) or `local` to start one",
+    )
+    ray_max_replicas: int = Field(default=4, ge=1, description="Serve autoscaling ceiling")
+    ray_models_per_replica: int = Field(default=4, ge=1, description="multiplexed models kept")
 
     def describe(self) -> dict[str, str]:
-        return {
-            f"ATRIUM_INFERENCE_{name.upper()}": str(getattr(self, name))
-            for name in type(self).model_fields
-        }
+        rows = {}
+        for name, info in type(self).model_fields.items():
+            variable = info.validation_alias or f"ATRIUM_INFERENCE_{name.upper()}"
+            rows[str(variable)] = str(getattr(self, name))
+        return rows
 
     @property
     def remote_addresses(self) -> list[tuple[str, int]]:

@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.config import Settings
 from app.inference.config import InferenceSettings
@@ -35,6 +35,11 @@ from app.inference.links import WorkerLink, raise_for
 from app.inference.metrics import InferenceMetrics
 from app.inference.protocol import Item, Outcome
 from app.inference.service import ModelSpec
+
+if TYPE_CHECKING:
+    from app.inference.ray_serve import RayLink
+
+    Link = WorkerLink | RayLink
 
 LOAD_OVERHEAD_BYTES = 64 * 1024**2  # a load costs about this much beyond its weights (imports)
 INITIAL_LOAD_RATE_S_PER_BYTE = 1.0 / (100 * 1024**2)  # 100 MB/s until a load is measured
@@ -78,7 +83,7 @@ class Pool:
         self.core = core
         self.settings = settings
         self.metrics = InferenceMetrics()
-        self.links: list[WorkerLink] = []
+        self.links: list[Link] = []
         self.queues: dict[str, _ModelQueue] = {}
         self.clock = LoadClock()
 
@@ -88,7 +93,11 @@ class Pool:
         """Create the worker links; each worker starts with the first model it must load."""
         loop = asyncio.get_running_loop()
         remote = self.settings.remote_addresses
-        if remote:
+        if self.settings.backend == "ray":
+            from app.inference.ray_serve import RayLink
+
+            self.links.append(RayLink(self.core, self.settings, loop))
+        elif remote:
             for index, address in enumerate(remote):
                 self.links.append(self._link(f"remote{index}", "remote", loop, address))
         else:
@@ -239,7 +248,7 @@ class Pool:
             finally:
                 resident.inflight -= 1
 
-    async def _run_batch(self, queue: _ModelQueue, link: WorkerLink) -> None:
+    async def _run_batch(self, queue: _ModelQueue, link: Link) -> None:
         spec = queue.spec
         batch = await self._take_batch(queue)
         if not batch:
@@ -292,7 +301,7 @@ class Pool:
 
     # -- placement --------------------------------------------------------------------------
 
-    def _where(self, key: str) -> WorkerLink | None:
+    def _where(self, key: str) -> Link | None:
         """The worker on which key is loaded and ready."""
         for link in self.links:
             resident = link.models.get(key)
@@ -300,7 +309,7 @@ class Pool:
                 return link
         return None
 
-    async def _ensure_loaded(self, spec: ModelSpec) -> WorkerLink:
+    async def _ensure_loaded(self, spec: ModelSpec) -> Link:
         for link in self.links:
             resident = link.models.get(spec.key)
             if resident is not None:
@@ -316,7 +325,7 @@ class Pool:
         self.metrics.device_memory.labels(link.name, link.device).set(link.used)
         return link
 
-    async def _place(self, spec: ModelSpec) -> WorkerLink:
+    async def _place(self, spec: ModelSpec) -> Link:
         """A worker with room for spec, waiting (up to load_wait_s) while every model that
         could make room is busy; UnsupportedModel if the model can never fit."""
         deadline = time.monotonic() + self.settings.load_wait_s
@@ -329,7 +338,7 @@ class Pool:
             await asyncio.sleep(PLACE_POLL_S)
         return link
 
-    def _try_place(self, spec: ModelSpec) -> WorkerLink | None:
+    def _try_place(self, spec: ModelSpec) -> Link | None:
         """The live worker with the most room once its evictable models are unloaded (least
         recently used first, models nobody waits for before the others); None if the room
         is not there yet. Checks and reserves without awaiting, so two loads never both
@@ -358,7 +367,7 @@ class Pool:
             self.metrics.evictions.labels(key.split("@")[0]).inc()
         return link
 
-    def _evictable(self, link: WorkerLink) -> list[str]:
+    def _evictable(self, link: Link) -> list[str]:
         """Loaded models not running a batch, least recently used first."""
         return [key for key, r in link.models.items() if r.ready.done() and r.inflight == 0]
 
@@ -366,7 +375,7 @@ class Pool:
         queue = self.queues.get(key)
         return bool(queue and queue.waiting)
 
-    def _reclaimable(self, link: WorkerLink) -> int:
+    def _reclaimable(self, link: Link) -> int:
         return sum(link.models[key].memory for key in self._evictable(link))
 
     def _remaining_load(self, spec: ModelSpec) -> float:

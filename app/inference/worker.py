@@ -77,7 +77,10 @@ class SnapshotCache:
 class Engine:
     """The models of this process and the two threads that load and run them."""
 
-    def __init__(self, core: Settings, settings: InferenceSettings, device: str):
+    def __init__(
+        self, core: Settings, settings: InferenceSettings, device: str, *, threads: bool = True
+    ):
+        """threads=False builds models on demand only (a Ray Serve replica calls `build`)."""
         import torch
 
         self.settings = settings
@@ -87,8 +90,9 @@ class Engine:
         self.models: dict[str, Any] = {}
         self.loads: queue.Queue[tuple[tuple[Any, ...], Reply]] = queue.Queue()
         self.jobs: queue.Queue[tuple[tuple[Any, ...], Reply]] = queue.Queue()
-        threading.Thread(target=self._loop, args=(self.loads,), daemon=True).start()
-        threading.Thread(target=self._loop, args=(self.jobs,), daemon=True).start()
+        if threads:
+            threading.Thread(target=self._loop, args=(self.loads,), daemon=True).start()
+            threading.Thread(target=self._loop, args=(self.jobs,), daemon=True).start()
 
     def submit(self, message: tuple[Any, ...], reply: Reply) -> None:
         kind = message[0]
@@ -113,7 +117,7 @@ class Engine:
             return
         started = time.monotonic()
         try:
-            self.models[spec.key] = self._build(spec)
+            self.models[spec.key] = self.build(spec)
         except Exception as exc:
             status, message = describe_failure(exc)
             log.warning("loading %s failed: %s", spec.key, message)
@@ -121,7 +125,8 @@ class Engine:
             return
         reply(("loaded", spec.key, spec.memory, time.monotonic() - started))
 
-    def _build(self, spec: LoadSpec) -> Any:
+    def build(self, spec: LoadSpec) -> Any:
+        """Materialize the snapshot (and an adapter's base) and load it on this device."""
         from app.inference.runners import load_runner
 
         folder = self.cache.folder(spec)
