@@ -381,3 +381,21 @@ def test_inference_widget_posts_with_the_session_to_the_inference_api(
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", out)
     screenshot(driver, "widget")
     assert_clean(driver, site.url, allowed_errors=("400 (Bad Request)",))
+
+
+def test_copy_button_puts_the_snippet_on_the_clipboard(
+    driver: WebDriver, site: Site, demo: Demo
+) -> None:
+    driver.execute_cdp_cmd(
+        "Browser.grantPermissions",
+        {"origin": site.url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+    )
+    driver.get(f"{site.url}/{demo.repo_id}")
+    button = one(driver, "button[aria-label='Copy the git snippet']")
+    button.click()
+    WebDriverWait(driver, 5).until(lambda d: button.text == "Copied")
+    copied = driver.execute_async_script(
+        "navigator.clipboard.readText().then(arguments[0], () => arguments[0](null))"
+    )
+    assert copied == f"git lfs install\ngit clone {site.url}/{demo.repo_id}"
+    assert_clean(driver, site.url)
