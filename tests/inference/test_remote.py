@@ -46,3 +46,10 @@ def test_api_server_serves_through_a_remote_worker(remote: LiveServer):
         time.sleep(0.5)
     assert answer.status_code == 200, answer.text
     assert {r["label"] for r in answer.json()[0]} == set(kit.LABELS["text-classification"])
+
+
+def test_atrium_config_lists_the_inference_settings(remote: LiveServer):
+    shown = remote.cli("config").stdout
+    for variable in ("ATRIUM_INFERENCE_MEMORY_BUDGET", "ATRIUM_INFERENCE_MAX_BATCH_SIZE",
+                     "ATRIUM_RAY_ADDRESS"):  # fmt: skip
+        assert variable in shown

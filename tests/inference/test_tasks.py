@@ -112,6 +112,27 @@ def test_feature_extraction_matches_minilm_run_in_process(live: LiveServer, mini
     assert np.allclose(one.reshape(-1), expected[0], atol=1e-4)
 
 
+def test_concurrent_requests_run_as_batches(live: LiveServer, minilm: str):
+    import asyncio
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as session:
+            url = f"{live.url}/models/{minilm}"
+            calls = [session.post(url, json={"inputs": f"sentence {i}"}) for i in range(24)]
+            return list(await asyncio.gather(*calls))
+
+    assert post(live, minilm, {"inputs": "warm"}).status_code == 200
+    assert all(r.status_code == 200 for r in asyncio.run(burst()))
+    metrics = httpx.get(f"{live.url}/api/inference/metrics").text
+    sizes = {
+        line.split(" ")[0].split("_batch_size_")[1].split("{")[0]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("atrium_inference_batch_size_") and minilm in line
+        and "feature-extraction" in line and "bucket" not in line
+    }  # fmt: skip
+    assert sizes["sum"] / sizes["count"] > 1.5  # fewer batches than requests
+
+
 def test_sentence_similarity_of_the_same_sentence_is_one(live: LiveServer, minilm: str):
     scores = client(live, minilm).sentence_similarity(
         "the cat sat", other_sentences=["the cat sat", "berlin is a city"]
