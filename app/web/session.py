@@ -6,10 +6,11 @@ changes the fingerprint, which signs every other session out. Anonymous visitors
 cookie with a CSRF token only, so the sign-in form is protected too.
 
 CSRF: every form POST carries `csrf_token`, compared in constant time with the cookie's.
+SameSite=Lax already keeps the cookie off cross-site POSTs in current browsers; the token is
+the defence that does not depend on the browser (or on a sibling subdomain being honest).
 The API accepts this cookie as well (`app.state.session_principal`), but only for safe
 methods unless the request also sends the token in `X-CSRF-Token` (what the inference
-widget's fetch does): a cross-site form can send the cookie (SameSite=Lax permits top-level
-POST navigations in some browsers) but can never read or send that header.
+widget's fetch does): another site can make a browser send the cookie, never that header.
 """
 
 from __future__ import annotations
