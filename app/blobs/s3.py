@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -25,6 +26,8 @@ from app.errors import StorageUnavailable
 
 PART_SIZE = 8 * MiB  # S3 needs >= 5 MiB parts; grown for huge declared sizes (10,000 parts max)
 MAX_PARTS = 9_000
+COPY_OBJECT_MAX = 5 * 1024 * MiB  # S3's limit for a single CopyObject
+COPY_PART = 512 * MiB  # part size of copies beyond it
 PARTS_IN_FLIGHT = 3  # bounds memory at part size * (PARTS_IN_FLIGHT + 2)
 
 
@@ -208,12 +211,22 @@ class S3BlobStore:
         )
 
     def copy(self, source: str, target: str) -> None:
-        """Server-side copy (multipart for large objects): the bytes never leave S3."""
+        """Server-side copy: the bytes never leave S3. One CopyObject up to its 5 GiB limit
+        (boto3's managed copy would split even 10 MB into parts), parts beyond."""
+        where = {"Bucket": self.bucket, "Key": self._key(source)}
+        size = self.size(source)
+        if size is not None and size <= COPY_OBJECT_MAX:
+            self._call(
+                self.client.copy_object, CopySource=where, Bucket=self.bucket, Key=self._key(target)
+            )
+            return
+        config = TransferConfig(multipart_threshold=COPY_OBJECT_MAX, multipart_chunksize=COPY_PART)
         self._call(
             self.client.copy,
-            CopySource={"Bucket": self.bucket, "Key": self._key(source)},
+            CopySource=where,
             Bucket=self.bucket,
             Key=self._key(target),
+            Config=config,
         )
 
     def local_path(self, key: str) -> Path | None:
