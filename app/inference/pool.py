@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 LOAD_OVERHEAD_BYTES = 64 * 1024**2  # a load costs about this much beyond its weights (imports)
 INITIAL_LOAD_RATE_S_PER_BYTE = 1.0 / (100 * 1024**2)  # 100 MB/s until a load is measured
 PLACE_POLL_S = 0.02  # how often a load waiting for room looks again
+INITIAL_BATCH_S = 0.05  # assumed time per batch until one is measured
 
 
 @dataclass
@@ -62,6 +63,7 @@ class _ModelQueue:
     waiting: deque[_Pending] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     consumer: asyncio.Task[None] | None = None
+    batch_seconds: float = INITIAL_BATCH_S  # recent time per batch, for Retry-After
 
 
 class LoadClock:
@@ -255,10 +257,12 @@ class Pool:
             return
         self.metrics.batch_size.labels(spec.repo_id, batch[0].task).observe(len(batch))
         link.touch(spec.key)
+        started = time.monotonic()
         try:
             outcomes = await link.run(
                 spec.key, batch[0].task, [p.item for p in batch], batch[0].on_chunk
             )
+            queue.batch_seconds = 0.8 * queue.batch_seconds + 0.2 * (time.monotonic() - started)
         except Exception as exc:
             for pending in batch:
                 _settle(pending.future, error=exc)
@@ -387,10 +391,9 @@ class Pool:
         return self.clock.estimate(spec.load.memory)
 
     def _drain_estimate(self, queue: _ModelQueue) -> float:
-        """Seconds until the queue has room, from the model's recent batch latency."""
-        per_batch = 0.05
+        """Seconds until the queue has room, from the model's recent time per batch."""
         batches = len(queue.waiting) / self.settings.max_batch_size
-        return max(1.0, batches * per_batch)
+        return max(1.0, batches * queue.batch_seconds)
 
 
 def _settle(future: asyncio.Future[Any], *, value: Any = None, error: Any = None) -> None:
