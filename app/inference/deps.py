@@ -3,9 +3,10 @@ through `InferenceDep`."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -20,6 +21,9 @@ from app.inference.errors import ModelLoading
 from app.inference.pool import Pool
 from app.inference.service import ModelSpec, Resolver, SpecCache
 
+PUBLIC_SPEC_TTL_S = 1.0
+RECENT_SPECS = 4096  # distinct (repo, revision, task) answers kept at most
+
 
 @dataclass
 class Inference:
@@ -28,6 +32,9 @@ class Inference:
     pool: Pool
     resolver: Resolver
     settings: InferenceSettings
+    recent: dict[tuple[str, str | None, str | None], tuple[float, ModelSpec]] = field(
+        default_factory=dict
+    )
 
     async def spec(
         self,
@@ -37,14 +44,24 @@ class Inference:
         revision: str | None,
         task: str | None = None,
     ) -> ModelSpec:
-        """Resolve in a thread: the database calls are synchronous."""
+        """Resolve in a thread (the database calls are synchronous). A public repo's answer
+        is reused for PUBLIC_SPEC_TTL_S: under load this saves two queries and a thread hop
+        per request, and a new commit is still picked up within that second."""
+        request.state.repo_id = repo_id
+        key = (repo_id, revision, task)
+        hit = self.recent.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
 
         def resolve() -> ModelSpec:
             with request.app.state.sessionmaker() as session:
                 return self.resolver.resolve(session, principal, repo_id, revision, task)
 
-        request.state.repo_id = repo_id
         spec: ModelSpec = await run_in_threadpool(resolve)
+        if spec.public:
+            if len(self.recent) > RECENT_SPECS:
+                self.recent.clear()
+            self.recent[key] = (time.monotonic() + PUBLIC_SPEC_TTL_S, spec)
         return spec
 
 

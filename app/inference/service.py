@@ -81,6 +81,7 @@ class ModelSpec:
     sha: str
     task: str
     load: LoadSpec
+    public: bool = False  # as of this resolution (specs are cached per commit)
 
     @property
     def key(self) -> str:
@@ -134,7 +135,7 @@ class Resolver:
         if spec is None:
             spec = self._build(session, principal, repo, sha)
             self.cache.put((repo.id, sha), spec)
-        return with_task(spec, task)
+        return replace(with_task(spec, task), public=not repo.private)
 
     def _build(self, session: Session, principal: Principal, repo: Repo, sha: str) -> ModelSpec:
         repo_id = f"{repo.namespace}/{repo.name}"
