@@ -42,16 +42,16 @@ class Result:
 
 def goal_line(name: str, value: float, unit: str, op: str, target: float) -> str:
     """Print and return `name: VALUE UNIT (goal OP TARGET UNIT)` (unit `x` is a ratio)."""
-    space = "" if unit in ("x", "%") else " "
+    space = "" if unit in ("", "x", "%") else " "
     line = f"{name}: {value:.2f}{space}{unit} (goal {op} {target:g}{space}{unit})"
     print(line, flush=True)
     return line
 
 
-def _met(line: str, op: str, target: float, unit: str) -> bool | None:
-    before_goal = line[: line.rfind("goal")]
+def _met(measured: str, op: str, target: float, unit: str) -> bool | None:
+    """Whether the figures of `measured` (the text between the name and the goal) meet it."""
     pattern = _NUMBER + re.escape(unit) + (r"(?![A-Za-z])" if unit else "")
-    numbers = [float(m["n"]) for m in re.finditer(pattern, before_goal)]
+    numbers = [float(m["n"]) for m in re.finditer(pattern, measured)]
     if not numbers:
         return None
     worst = max(numbers) if op in ("<", "<=") else min(numbers)
@@ -80,8 +80,8 @@ def parse_goal_lines(bench: str, lines: Iterable[str]) -> list[Result]:
             name, measured = head, ""
         name = re.sub(r"^\([a-z]\)\s*", "", name.strip())
         unit = match["unit"] or ""
-        goal = f"{match['op']} {match['value']}{'' if unit in ('x', '%') else ' '}{unit}"
-        met = _met(line, match["op"], float(match["value"]), unit)
+        goal = f"{match['op']} {match['value']}{'' if unit in ('', 'x', '%') else ' '}{unit}"
+        met = _met(measured, match["op"], float(match["value"]), unit)
         measured = measured.strip(" (,")
         measured += ")" * (measured.count("(") - measured.count(")"))
         found.append((section, Result(bench, name, measured, goal, met)))

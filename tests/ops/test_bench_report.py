@@ -39,6 +39,14 @@ from bench.report import goal_line, parse_goal_lines
             True,
         ),
         ("model_info p99: 3 ms, slow (goal <= 2x)", "model_info p99", "3 ms, slow", "<= 2x", None),
+        # Numbers in the name (429/503) are not figures.
+        (
+            "failures other than 429/503: 0.00 (goal <= 0)",
+            "failures other than 429/503",
+            "0.00",
+            "<= 0",
+            True,
+        ),
     ],
 )
 def test_goal_lines_become_rows(
