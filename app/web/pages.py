@@ -32,6 +32,7 @@ from app.web.session import CSRF_FIELD, WebSession, check_csrf, load_session, sa
 
 WEB_DIR = Path(__file__).parent
 STATIC_DIR = WEB_DIR / "static"
+API_PREFIX = "/api/"  # paths the page catch-alls may match but must answer as the API does
 # No request may leave the server, and nothing inline runs: cards are user content.
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -164,6 +165,8 @@ class PageRoute(APIRoute):
             try:
                 response = await handler(request)
             except AtriumError as exc:
+                if request.url.path.startswith(API_PREFIX):
+                    raise  # API callers get the Hub-style JSON error, not a page
                 response = error_page(request, exc)
             response.headers.update(SECURITY_HEADERS)
             return response
