@@ -37,6 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        viewer = getattr(app.state, "dataset_viewer", None)  # created by its first request
+        if viewer is not None:
+            viewer.close()
         engine.dispose()
 
     app = FastAPI(
