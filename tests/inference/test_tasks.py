@@ -202,8 +202,13 @@ def test_zero_shot_image_classification_scores_the_candidate_labels(
 
 
 def test_unsupported_generation_parameter_is_dropped_by_the_client(
-    live: LiveServer, tiny: dict[str, str]
+    live: LiveServer, tiny: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ):
+    from huggingface_hub.inference import _common
+
+    # The client remembers dropped parameters process-wide (per model argument, None here);
+    # keep that memory to this test.
+    monkeypatch.setattr(_common, "_UNSUPPORTED_TEXT_GENERATION_KWARGS", {})
     raw = post(live, tiny["text-generation"], {"inputs": "a", "parameters": {"watermark": True}})
     assert raw.status_code == 400
     assert "`model_kwargs` are not used by the model: ['watermark']" in raw.json()["error"]
