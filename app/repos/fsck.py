@@ -4,7 +4,8 @@ Roots are every ref and every commit recorded for a repo (a sha resolves only wi
 see `RepoCommit`). From them the walk loads each git object from the blob store, re-hashes it
 (dulwich computes the id from the stored bytes, so a corrupt object shows as a mismatch),
 checks that the database index (`commits`, `tree_entries`) says what the objects say, and
-re-hashes every large object (`lfs/<sha256>`) against its oid and size. Objects are immutable
+re-hashes every large object (`lfs/<sha256>`, or rebuilt from its xorbs when it came only
+through Xet) against its oid and size. Objects are immutable
 and addressed by hash, so each is verified once per run however many repos share it.
 """
 
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.blobs import BlobNotFound, BlobStore
 from app.repos.gitobjects import MODE_GITLINK, MODE_TREE, load_object, parse_lfs_pointer
 from app.repos.models import Commit, Ref, Repo, RepoCommit, TreeEntry
+from app.xet.links import open_xet_stream, xet_only_object
 
 
 @dataclass
@@ -149,8 +151,13 @@ class _Checker:
         self.seen.add(key)
         self.report.lfs_objects += 1
         digest, count = hashlib.sha256(), 0
+        xet_hash = xet_only_object(self.session, self.blobs, oid)
         try:
-            for chunk in self.blobs.open(key):
+            if xet_hash is None:
+                chunks = self.blobs.open(key)
+            else:
+                chunks = open_xet_stream(self.blobs, xet_hash, 0, None)
+            for chunk in chunks:
                 digest.update(chunk)
                 count += len(chunk)
         except BlobNotFound:
