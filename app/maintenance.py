@@ -50,6 +50,7 @@ from app.blobs.base import read_all
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.errors import Conflict
+from app.git.models import GitTag
 from app.repos.gitobjects import GIT_PREFIX, object_key
 from app.repos.models import Commit, LfsObject, Ref, RepoCommit, RepoLfsObject, TreeEntry
 
@@ -103,9 +104,11 @@ def _ref_state(session: Session) -> frozenset[tuple[int, str, str]]:
 
 
 def _roots(session: Session) -> set[str]:
-    """Every ref target and every commit recorded for an existing repo."""
+    """Every ref target, every commit recorded for an existing repo, and every annotated tag
+    object pushed over git (its ref row holds the commit; the tag object is kept too)."""
     roots = set(session.scalars(select(Ref.commit_sha)))
     roots.update(session.scalars(select(RepoCommit.commit_sha)))
+    roots.update(session.scalars(select(GitTag.tag_sha)))
     return roots
 
 

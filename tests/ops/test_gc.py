@@ -7,13 +7,16 @@ import threading
 from pathlib import Path
 
 import pytest
-from dulwich.objects import Blob
+from dulwich.objects import Blob, Tag
+from dulwich.objects import Commit as GitCommit
 from huggingface_hub import hf_hub_download
 from sqlalchemy import delete
 
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
-from app.maintenance import collect_garbage
+from app.git.models import GitTag
+from app.maintenance import collect_garbage, reachable
+from app.repos.gitobjects import store_objects
 from app.repos.manage import delete_repo
 from app.repos.models import LfsObject, Repo, RepoLfsObject
 from tests.hub.readkit import Owner, commit, make_repo, new_owner, no_xet
@@ -150,3 +153,24 @@ def test_a_commit_during_the_settle_period_keeps_its_objects(own_server: LiveSer
     with factory() as session:  # its rows are back: the repo may commit it again
         assert session.get(LfsObject, oid) is not None
         assert session.get(RepoLfsObject, (repo.id, oid)) is not None
+
+
+def test_an_annotated_tag_pushed_over_git_is_reachable(own_server: LiveServer) -> None:
+    """Its ref row holds the commit; the tag object itself is a root of its own."""
+    owner = new_owner(own_server)
+    repo, first = make_repo(owner, "tagged", {"a.txt": b"tagged content"})
+    assert first is not None
+    tag = Tag()
+    tag.object = (GitCommit, first.sha.encode())
+    tag.name, tag.message = b"v1", b"release one\n"
+    tag.tagger, tag.tag_time, tag.tag_timezone = b"T <t@example.com>", 0, 0
+    app = own_server.app()
+    store_objects(app.state.blobs, [tag])
+    with write_transaction(app.state.sessionmaker) as session:
+        session.add(
+            GitTag(
+                repo_id=repo.id, name="refs/tags/v1", tag_sha=tag.id.decode(), commit_sha=first.sha
+            )
+        )
+    marks = reachable(app.state.sessionmaker, app.state.blobs)
+    assert f"git/{tag.id.decode()}" in marks.keys and f"git/{first.sha}" in marks.keys
