@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from app.auth.permissions import can_write
@@ -25,13 +25,14 @@ from app.hub.read import CacheDep
 from app.repos.manage import delete_repo
 from app.repos.models import Repo
 from app.repos.service import commit_history, get_commit, get_repo, resolve_revision
-from app.web import service
+from app.web import dataset_viewer, service
 from app.web.pages import Page, PageDep, PageRoute
 from app.web.urls import repo_url, settings_url
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 COMMITS_PER_PAGE = 30
+MAX_VIEWER_OFFSET = 10**12
 TYPE_OF_PREFIX = {"datasets": "dataset", "spaces": "space"}
 # Tasks the inference widget offers a text box for (the inference routes answer them).
 TEXT_TASKS = frozenset(
@@ -116,8 +117,22 @@ def get_renderer(request: Request) -> CardRenderer:
 
 
 @_page_route("")
-def card_page(page: PageDep, blobs: BlobsDep, cache: CacheDep) -> Response:
+def card_page(
+    page: PageDep,
+    blobs: BlobsDep,
+    cache: CacheDep,
+    config: Annotated[str | None, Query(max_length=200)] = None,
+    split: Annotated[str | None, Query(max_length=200)] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_VIEWER_OFFSET)] = 0,
+    q: Annotated[str, Query(max_length=500)] = "",
+) -> Response:
     rev = _revision(page, target_of(page.request))
+    table = None
+    if rev.repo.type == "dataset":
+        wanted = dataset_viewer.Query(config, split, offset, q.strip())
+        table = dataset_viewer.viewer_table(
+            page, blobs, rev.repo.repo_id, rev.sha, repo_url(rev.repo), wanted
+        )
     readme = service.readme_html(page.db, blobs, cache, get_renderer(page.request), rev)
     return render_repo_page(
         page,
@@ -129,6 +144,7 @@ def card_page(page: PageDep, blobs: BlobsDep, cache: CacheDep) -> Response:
         meta=card_facts(rev.repo),
         snippets=snippets(rev.repo, base_url(page.request, page.settings)),
         widget_task=widget_task(rev.repo),
+        viewer=table,
     )
 
 
