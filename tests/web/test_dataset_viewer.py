@@ -6,6 +6,8 @@ visitors. Datasets are tiny parquet files built in code and committed in-process
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -144,3 +146,21 @@ def test_private_dataset_viewer_is_not_found_to_visitors(fx: Fixture) -> None:
         assert shown.status_code == 200 and shown.content == RED
         public = visitor.get(f"/datasets/{fx.public}?split=test&q=alpha")
         assert public.status_code == 200 and "held-out alpha" in public.text
+
+
+def test_a_failed_conversion_is_shown_with_its_reason(fx: Fixture) -> None:
+    """A jsonl file that is not JSON: pending while it converts, then failed, never a 500."""
+    broken = dataset(fx.owner, "viewer-broken", {"data/train.jsonl": b'{"a": 1}\nnot json\n'})
+    states = []
+    with httpx.Client(base_url=fx.url) as visitor:
+        for _ in range(100):
+            page = visitor.get(f"/datasets/{broken}")
+            assert page.status_code == 200
+            match = re.search(r'id="viewer-state">([^<]*)<', page.text)
+            assert match, "no viewer state on the page"
+            states.append(match.group(1))
+            if "failed" in states[-1]:
+                break
+            time.sleep(0.1)
+    assert all(s.startswith("Conversion pending") for s in states[:-1]), states
+    assert states[-1].startswith("Conversion failed: data/train.jsonl: "), states
