@@ -118,7 +118,7 @@ def _fill(table: Table, body: dict[str, Any], offset: int) -> None:
     features = body["features"]
     table.columns = [Column(f["name"], type_label(f["type"])) for f in features]
     table.rows = [
-        (item["row_idx"], [cell(item["row"].get(f["name"])) for f in features])
+        (item["row_idx"], [cell(item["row"].get(f["name"]), f["type"]) for f in features])
         for item in body["rows"]
     ]
     table.total, table.offset = body["num_rows_total"], offset
@@ -140,10 +140,14 @@ def type_label(feature: Any) -> str:
     return str(kind).lower() if kind else "struct"
 
 
-def cell(value: Any) -> Cell:
-    """A JSON cell as shown: an image's URL, or its text cut to MAX_SHOWN_CHARS."""
+def cell(value: Any, feature: Any = None) -> Cell:
+    """A JSON cell as shown: an image's URL, a class label's name, or its text cut to
+    MAX_SHOWN_CHARS."""
     if isinstance(value, dict) and isinstance(value.get("src"), str) and len(value) == 1:
         return Cell(image=value["src"])
+    names = feature.get("names") if isinstance(feature, dict) else None
+    if isinstance(value, int) and isinstance(names, list) and 0 <= value < len(names):
+        return Cell(text=f"{names[value]} ({value})")
     text = "" if value is None else value if isinstance(value, str) else _json(value)
     if len(text) > MAX_SHOWN_CHARS:
         text = text[:MAX_SHOWN_CHARS] + "…"

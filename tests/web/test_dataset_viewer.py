@@ -34,12 +34,13 @@ FEATURES = {
     "name": {"dtype": "string", "_type": "Value"},
     "tags": {"feature": {"dtype": "string", "_type": "Value"}, "_type": "List"},
     "image": {"_type": "Image"},
+    "label": {"names": ["neg", "pos"], "_type": "ClassLabel"},
 }
 
 
 def split_parquet(names: list[str]) -> bytes:
-    """Rows `{id, name, tags, image}` with `datasets`' features in the schema metadata, so the
-    image column is read as images (bytes embedded in the file)."""
+    """Rows `{id, name, tags, image, label}` with `datasets`' features in the schema
+    metadata, so images (bytes embedded in the file) and class labels are read as such."""
     images = [{"bytes": RED if i % 2 == 0 else BLUE, "path": None} for i in range(len(names))]
     table = pa.table(
         {
@@ -47,6 +48,7 @@ def split_parquet(names: list[str]) -> bytes:
             "name": names,
             "tags": [["even" if i % 2 == 0 else "odd"] for i in range(len(names))],
             "image": pa.array(images, pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+            "label": pa.array([i % 2 for i in range(len(names))], pa.int64()),
         }
     )
     metadata = {b"huggingface": json.dumps({"info": {"features": FEATURES}}).encode()}
@@ -89,11 +91,18 @@ def first_column(driver: WebDriver, column: int) -> list[str]:
 
 def test_viewer_shows_types_rows_thumbnails_and_pages(driver: WebDriver, fx: Fixture) -> None:
     driver.get(f"{fx.url}/datasets/{fx.public}")
-    assert texts(driver, "#viewer thead .col-name") == ["id", "name", "tags", "image"]
-    assert texts(driver, "#viewer thead .col-type") == ["int64", "string", "list<string>", "image"]
+    assert texts(driver, "#viewer thead .col-name") == ["id", "name", "tags", "image", "label"]
+    assert texts(driver, "#viewer thead .col-type") == [
+        "int64",
+        "string",
+        "list<string>",
+        "image",
+        "class label",
+    ]
     assert first_column(driver, 2)[:3] == ["train row 0", "train row 1", "train row 2"]
     assert len(first_column(driver, 2)) == 20
     assert first_column(driver, 3)[:2] == ['["even"]', '["odd"]']
+    assert first_column(driver, 5)[:2] == ["neg (0)", "pos (1)"]
     assert one(driver, "#viewer-count").text == f"Rows 1 to 20 of {TRAIN_ROWS}"
     assert texts(driver, "#viewer .viewer-splits a[aria-current]") == ["train"]
 
