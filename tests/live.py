@@ -190,3 +190,36 @@ def start_server(backend: Backend, extra_env: dict[str, str] | None = None) -> L
         proc.kill()
         raise RuntimeError(f"server failed to start: {log_path.read_text()[-3000:]}") from exc
     return LiveServer(backend=backend, url=url, proc=proc, log_path=log_path)
+
+
+@contextmanager
+def private_backend(kind: str, data_dir: Path, s3_endpoint: str | None) -> Iterator[Backend]:
+    """A new empty database and store of the given kind, dropped afterwards."""
+    if kind == "sqlite":
+        yield Backend("sqlite", data_dir)
+        return
+    assert s3_endpoint is not None
+    os.environ.update(AWS_ENV)
+    with postgres_database() as db_url:
+        yield Backend(
+            "postgres",
+            data_dir,
+            {
+                "ATRIUM_DATABASE_URL": db_url,
+                "ATRIUM_STORAGE_URL": f"s3://atrium-ops-{secrets.token_hex(4)}/blobs",
+                "ATRIUM_S3_ENDPOINT_URL": s3_endpoint,
+                **AWS_ENV,
+            },
+        )
+
+
+@contextmanager
+def private_server(kind: str, data_dir: Path, s3_endpoint: str | None) -> Iterator[LiveServer]:
+    """A live server on an empty store of its own, for tests that walk or sweep the whole
+    store (gc, backup, fsck): they then see only what they made."""
+    with private_backend(kind, data_dir, s3_endpoint) as backend:
+        live = start_server(backend)
+        try:
+            yield live
+        finally:
+            live.stop()

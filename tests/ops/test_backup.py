@@ -18,8 +18,7 @@ from app.config import Settings
 from app.main import create_app
 from app.maintenance import copy_objects
 from tests.hub.readkit import make_repo, new_owner, no_xet
-from tests.live import Backend, LiveServer, start_server
-from tests.ops.conftest import private_backend
+from tests.live import Backend, LiveServer, private_backend, start_server
 
 __all__ = ["no_xet"]  # the autouse fixture: downloads over plain HTTP
 

@@ -10,6 +10,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from dulwich.objects import Blob
 from sqlalchemy import update
 
@@ -23,11 +24,22 @@ from app.repos.fsck import FsckReport, fsck
 from app.repos.gitobjects import object_key
 from app.repos.manage import create_repo
 from app.repos.models import LfsObject, RepoLfsObject, TreeEntry
-from tests.live import LiveServer
+from tests.live import LiveServer, private_server
 
 README = b"# fsck target\n"
 WEIGHTS = secrets.token_bytes(70_000)
 WEIGHTS_OID = hashlib.sha256(WEIGHTS).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def server(
+    backend_name: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LiveServer]:
+    """A store of its own: each check walks the whole store, which on the shared one holds
+    every other area's repos (minutes on Postgres+S3)."""
+    endpoint = request.getfixturevalue("s3_endpoint") if backend_name == "postgres" else None
+    with private_server(backend_name, tmp_path_factory.mktemp("fsck"), endpoint) as live:
+        yield live
 
 
 def make_target(server: LiveServer) -> CommitResult:
