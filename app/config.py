@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     storage_url: str = Field(default="", description="file://PATH or s3://bucket[/prefix]")
     s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO)")
     s3_create_bucket: bool = Field(default=True, description="create the bucket if missing")
+    s3_timeout: float = Field(
+        default=60,
+        gt=0,
+        description="seconds to wait for an S3 answer before the request fails with 503",
+    )
     s3_presign_downloads: bool = Field(
         default=False, description="redirect LFS downloads to presigned S3 URLs"
     )

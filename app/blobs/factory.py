@@ -13,5 +13,10 @@ def create_blob_store(settings: Settings) -> BlobStore:
     """The store named by ATRIUM_STORAGE_URL (file:// or s3://); settings must be resolved."""
     url = settings.storage_url
     if url.startswith("s3://"):
-        return S3BlobStore(url, settings.s3_endpoint_url, settings.s3_create_bucket)
+        return S3BlobStore(
+            url,
+            settings.s3_endpoint_url,
+            settings.s3_create_bucket,
+            timeout=settings.s3_timeout,
+        )
     return LocalBlobStore(Path(unquote(urlparse(url).path)))

@@ -32,7 +32,9 @@ PARTS_IN_FLIGHT = 3  # bounds memory at part size * (PARTS_IN_FLIGHT + 2)
 
 
 class S3BlobStore:
-    def __init__(self, url: str, endpoint_url: str | None, create_bucket: bool):
+    def __init__(
+        self, url: str, endpoint_url: str | None, create_bucket: bool, *, timeout: float = 60
+    ):
         parsed = urlparse(url)
         self.bucket = parsed.netloc
         self.prefix = parsed.path.strip("/")
@@ -44,8 +46,8 @@ class S3BlobStore:
             config=Config(
                 retries={"max_attempts": 3, "mode": "standard"},
                 max_pool_connections=32,
-                connect_timeout=5,
-                read_timeout=60,
+                connect_timeout=min(5, timeout),
+                read_timeout=timeout,
                 signature_version="s3v4",
             ),
         )

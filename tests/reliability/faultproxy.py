@@ -1,7 +1,8 @@
 """A TCP proxy on loopback that injects storage faults between the server and S3 (moto).
 
 Modes: `pass` forwards both ways; `down` accepts and at once closes every new connection (an
-object store that fails); `cut` forwards requests but closes the connection after `cut_after`
+object store that fails); `hang` accepts connections and never answers (a store that stalls);
+`cut` forwards requests but closes the connection after `cut_after`
 bytes of an answer (a store that dies mid-download). Existing connections are closed whenever
 the mode changes, so pooled keep-alive connections see the new mode too.
 """
@@ -56,6 +57,10 @@ class FaultProxy:
                 return
             if self.mode == "down":
                 _close(client)
+                continue
+            if self.mode == "hang":  # held open, unanswered, until the mode changes
+                with self.lock:
+                    self.open.add(client)
                 continue
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 

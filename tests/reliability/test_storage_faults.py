@@ -1,5 +1,5 @@
-"""Storage faults (issue 10 §3): the object store fails or dies mid-download behind a fault
-proxy on loopback. Clients get a retryable 503 (or a cut connection, never a short file
+"""Storage faults (issue 10 §3): the object store fails, stalls or dies mid-download behind a
+fault proxy on loopback. Clients get a retryable 503 (or a cut connection, never a short file
 passed off as whole), nothing is written half, and once the store is back the same requests
 succeed and fsck is clean. S3 only: the proxy sits between the server and moto."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -106,3 +107,43 @@ def test_a_failing_store_gives_503s_and_the_retry_succeeds(
     app = server.app()
     report = fsck(app.state.sessionmaker, app.state.blobs)
     assert report.ok, report.problems
+
+
+def test_a_stalled_store_times_out_into_503s_and_the_retry_succeeds(
+    proxied: tuple[LiveServer, FaultProxy],
+) -> None:
+    """A store that accepts connections and never answers must not hang clients for ever:
+    after ATRIUM_S3_TIMEOUT (and botocore's retries) they get a 503 they can retry."""
+    shared, proxy = proxied
+    server = start_server(
+        shared.backend, {"ATRIUM_S3_ENDPOINT_URL": proxy.url, "ATRIUM_S3_TIMEOUT": "1"}
+    )
+    try:
+        name, token = server.new_user()
+        data = secrets.token_hex(LARGE // 4).encode()
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            client.headers["Authorization"] = f"Bearer {token}"
+            assert client.post("/api/repos/create", json={"name": "stall"}).status_code == 200
+            repo_id = f"{name}/stall"
+            assert upload_lfs(client, repo_id, data).status_code == 200
+            head = client.get(f"/api/models/{repo_id}").json()["sha"]
+
+            with proxy.fault("hang"):
+                for request in (
+                    lambda: client.get(f"/{repo_id}/resolve/main/big.bin"),
+                    lambda: commit(client, repo_id, "stalled.txt", b"stalled"),
+                    lambda: upload_lfs(client, repo_id, secrets.token_hex(1000).encode()),
+                ):
+                    started = time.monotonic()
+                    answer = request()
+                    assert answer.status_code == 503, (answer.request.url, answer.text[:300])
+                    assert time.monotonic() - started < 60
+                    record(REFUSED)
+            assert client.get(f"/api/models/{repo_id}").json()["sha"] == head
+
+            assert commit(client, repo_id, "stalled.txt", b"stalled").status_code == 200
+            got = client.get(f"/{repo_id}/resolve/main/big.bin")
+            assert got.status_code == 200 and got.content == data
+            assert client.get(f"/{repo_id}/resolve/main/stalled.txt").content == b"stalled"
+    finally:
+        server.stop()
