@@ -44,6 +44,22 @@ class Settings(BaseSettings):
         default=2 * 1024**3, description="largest accepted request body in bytes"
     )
     log_level: str = Field(default="info", description="log level of the server")
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="addresses or networks (comma-separated, * for any) of reverse proxies "
+        "whose X-Forwarded-For names the client",
+    )
+    login_limit_account: int = Field(
+        default=10, ge=0, description="failed sign-ins per account per login window; 0: no limit"
+    )
+    login_limit_ip: int = Field(
+        default=30, ge=0, description="failed sign-ins per client address per login window"
+    )
+    login_window: int = Field(default=15 * 60, ge=1, description="sign-in limit window, seconds")
+    token_limit_ip: int = Field(
+        default=60, ge=0, description="invalid tokens per client address per token window"
+    )
+    token_window: int = Field(default=60, ge=1, description="token limit window, seconds")
     lfs_part_size: int = Field(
         default=64 * 1024**2,
         ge=5 * 1024**2,  # S3's smallest part

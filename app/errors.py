@@ -12,7 +12,9 @@
     ├── Conflict                      409
     ├── PreconditionFailed            412  stale parent commit
     ├── PayloadTooLarge               413
+    │   └── QuotaExceeded             413  the namespace's storage quota
     ├── RangeNotSatisfiable           416
+    ├── TooManyRequests               429  with Retry-After
     └── StorageUnavailable            503  retryable
 
 `code` becomes the `X-Error-Code` header that huggingface_hub classifies errors by
@@ -89,9 +91,23 @@ class PayloadTooLarge(AtriumError):
     default_message = "Request body too large"
 
 
+class QuotaExceeded(PayloadTooLarge):
+    code = "QuotaExceeded"
+    default_message = "Storage quota exceeded"
+
+
 class RangeNotSatisfiable(AtriumError):
     status = 416
     default_message = "Requested range not satisfiable"
+
+
+class TooManyRequests(AtriumError):
+    status = 429
+    default_message = "Too many requests, retry later"
+
+    def __init__(self, message: str, *, retry_after_s: int):
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+        self.retry_after_s = retry_after_s
 
 
 class StorageUnavailable(AtriumError):

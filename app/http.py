@@ -29,6 +29,13 @@ def iso_z(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def client_ip(request: Request) -> str:
+    """The caller's address. Behind a reverse proxy listed in ATRIUM_TRUSTED_PROXIES, uvicorn
+    has already put the client named by X-Forwarded-For here (`serve`'s proxy headers); from
+    anyone else that header is ignored, so a client cannot pick its own address."""
+    return request.client.host if request.client else "unknown"
+
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 

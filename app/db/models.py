@@ -1,18 +1,22 @@
 """Imports every table so that Alembic and `Base.metadata` see the whole schema."""
 
+from app.audit.models import AuditEvent
 from app.auth.models import Membership, Organization, Token, User
+from app.auth.ratelimit import RateLimitCounter
 from app.db.base import Base
 from app.git.models import GitTag
 from app.repos.models import Commit, LfsObject, Ref, Repo, RepoCommit, RepoLfsObject, TreeEntry
 from app.xet.models import XetDedupChunk, XetFile, XetXorb
 
 __all__ = [
+    "AuditEvent",
     "Base",
     "Commit",
     "GitTag",
     "LfsObject",
     "Membership",
     "Organization",
+    "RateLimitCounter",
     "Ref",
     "Repo",
     "RepoCommit",

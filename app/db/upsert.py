@@ -1,4 +1,4 @@
-"""`INSERT … ON CONFLICT DO NOTHING` for both SQLite and PostgreSQL."""
+"""`INSERT … ON CONFLICT` for both SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,9 +17,14 @@ def insert_ignore(
 ) -> None:
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
     batch = 500  # stays under SQLite's bound-parameter limit
     for start in range(0, len(rows), batch):
-        statement = module.insert(model).values(list(rows[start : start + batch]))
+        statement = dialect_insert(session, model).values(list(rows[start : start + batch]))
         session.execute(statement.on_conflict_do_nothing(index_elements=list(conflict_columns)))
+
+
+def dialect_insert(session: Session, model: type[Any]) -> Any:
+    """The INSERT of the session's database dialect, which has `on_conflict_do_*`."""
+    dialect = session.get_bind().dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(model)
