@@ -85,6 +85,7 @@ def serve(host: str, port: int, workers: int) -> None:
         log_config=None,  # keep the JSON handler of configure_logging
         access_log=False,  # the app writes its own access log (app/logs.py says why)
         proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
         timeout_graceful_shutdown=30,
     )
 
@@ -104,6 +105,7 @@ def users() -> None:
 @friendly_errors
 def users_create(name: str, admin: bool, email: str | None, password_stdin: bool) -> None:
     """Create user NAME and a write token; the token is the last line of stdout."""
+    from app.audit.service import CLI, record, record_token
     from app.auth.service import create_token, create_user
     from app.db.engine import write_transaction
 
@@ -114,6 +116,8 @@ def users_create(name: str, admin: bool, email: str | None, password_stdin: bool
     with write_transaction(app.state.sessionmaker) as session:
         user = create_user(session, name, password=password, email=email, is_admin=admin)
         issued = create_token(session, user, role="write", label="cli")
+        record(session, CLI, "user.create", name, admin=admin)
+        record_token(session, CLI, "token.create", issued.token, name)
     click.echo(f"created user {name}{' (admin)' if admin else ''} with a write token:")
     click.echo(issued.secret)
 
@@ -136,14 +140,35 @@ def tokens() -> None:
 @friendly_errors
 def tokens_create(user: str, role: str, label: str) -> None:
     """Create a token for USER; the token is the last line of stdout."""
+    from app.audit.service import CLI, record_token
     from app.auth.service import create_token, get_user
     from app.db.engine import write_transaction
 
     app = _ready_app()
     with write_transaction(app.state.sessionmaker) as session:
         issued = create_token(session, get_user(session, user), role=role, label=label)
+        record_token(session, CLI, "token.create", issued.token, user)
     click.echo(f"created {role} token for {user}:")
     click.echo(issued.secret)
+
+
+@main.command("audit")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--action", default=None, help="Only this action, e.g. token.create or repo.push.")
+@friendly_errors
+def audit_command(limit: int, action: str | None) -> None:
+    """Show the newest audit log events: time, actor, action, target, address, details."""
+    import json
+
+    from app.audit.service import events
+
+    app = _ready_app()
+    with app.state.sessionmaker() as session:
+        rows = events(session, limit=limit, action=action)
+    for row in rows:
+        fields = (row.actor or "-", row.action, row.target or "-", row.ip or "-")
+        when = row.at.strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(f"{when}  " + "  ".join(fields) + f"  {json.dumps(row.details)}")
 
 
 @main.group()
@@ -192,7 +217,8 @@ def fsck_command() -> None:
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
 @friendly_errors
 def gc_command(grace_hours: float, settle_seconds: float, dry_run: bool) -> None:
-    """Delete git and LFS objects that no revision reaches (safe while the server runs)."""
+    """Delete git and LFS objects that no revision reaches, and stale upload parts and clone
+    caches (safe while the server runs)."""
     from app.maintenance import collect_garbage, sweeper_lock
 
     app = _ready_app()
@@ -240,6 +266,51 @@ def worker(host: str, port: int, device: str | None) -> None:
     chosen = device or local_devices(settings)[0]
     click.echo(f"atrium: inference worker on {host}:{port}, device {chosen}", err=True)
     serve_forever(Settings().resolved(), settings, chosen, (host, port))
+
+
+@main.group()
+def quota() -> None:
+    """Per-namespace storage quotas (default: ATRIUM_NAMESPACE_QUOTA)."""
+
+
+@quota.command("set")
+@click.argument("namespace")
+@click.argument("size")
+@friendly_errors
+def quota_set(namespace: str, size: str) -> None:
+    """Limit NAMESPACE to SIZE (bytes, 10GB, 500MiB; 0: unlimited; `default`: the default)."""
+    from app.config import parse_size
+    from app.db.engine import write_transaction
+    from app.quotas.service import set_limit
+
+    try:
+        limit = None if size == "default" else parse_size(size)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="SIZE") from None
+    app = _ready_app()
+    with write_transaction(app.state.sessionmaker) as session:
+        set_limit(session, namespace, limit)
+    _show_usage(app, namespace)
+
+
+@quota.command("show")
+@click.argument("namespace")
+@friendly_errors
+def quota_show(namespace: str) -> None:
+    """Show what NAMESPACE stores and its limit."""
+    _show_usage(_ready_app(), namespace)
+
+
+def _show_usage(app: FastAPI, namespace: str) -> None:
+    from app.quotas.service import format_size, usage
+
+    with app.state.sessionmaker() as session:
+        used = usage(session, app.state.settings, namespace)
+    limit = format_size(used.limit) if used.limit else "unlimited"
+    click.echo(
+        f"{namespace}: {format_size(used.used)} used of {limit} "
+        f"(large files {format_size(used.lfs_bytes)}, git files {format_size(used.git_bytes)})"
+    )
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 What is garbage: git objects (`git/<sha1>`) and large objects (`lfs/<sha256>`) that no ref
 and no recorded commit of any repo reaches — left by deleted repos, by uploads never committed
-and by crashes between writing objects and moving a ref (ARCHITECTURE.md §5). Other prefixes
-(Xet xorbs, caches) belong to their domains and are never touched here.
+and by crashes between writing objects and moving a ref (ARCHITECTURE.md §5). Scratch
+objects that nothing ever references — LFS parts and S3 staging copies of multipart uploads
+that were abandoned, cached clone replies — are deleted once older than the grace period too.
+Xet xorbs and shards are not swept: their chunks feed the dedup index of later uploads.
 
 Reachability is read from the database index (`commits`, `tree_entries`), which is written in
 the same transaction that moves a ref, so it is exactly what the API can serve; `atrium fsck`
@@ -50,7 +52,9 @@ from app.blobs.base import read_all
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.errors import Conflict
+from app.git.cache import CACHE_PREFIX
 from app.git.models import GitTag
+from app.lfs.service import PARTS_PREFIX, STAGING_PREFIX
 from app.repos.gitobjects import GIT_PREFIX, object_key
 from app.repos.models import Commit, LfsObject, Ref, RepoCommit, RepoLfsObject, TreeEntry
 
@@ -58,6 +62,8 @@ log = logging.getLogger("atrium.gc")
 
 LFS_PREFIX = "lfs/"
 SWEPT_PREFIXES = (GIT_PREFIX, LFS_PREFIX)
+# Never reachable: only their age decides (an upload in progress is younger than the grace).
+SCRATCH_PREFIXES = (PARTS_PREFIX, STAGING_PREFIX, CACHE_PREFIX)
 DEFAULT_GRACE_S = 24 * 3600  # an upload and its commit are far apart at most this long
 DEFAULT_SETTLE_S = 60.0  # longer than any commit takes between planning and moving its ref
 QUERY_BATCH = 500  # shas per IN (...) query: under SQLite's bound-parameter limit
@@ -81,7 +87,8 @@ class GcReport:
         count = len(self.candidates) if dry_run else len(self.deleted)
         return (
             f"{self.reachable} reachable objects, {self.scanned} stored under "
-            f"{', '.join(SWEPT_PREFIXES)}; {self.young} younger than the grace period kept; "
+            f"{', '.join(SWEPT_PREFIXES + SCRATCH_PREFIXES)}; "
+            f"{self.young} younger than the grace period kept; "
             f"{verb} {count} unreachable objects ({self.deleted_bytes} bytes)"
         )
 
@@ -202,7 +209,7 @@ def _candidates(
     """Stored keys under the swept prefixes that are unreachable and older than grace."""
     cutoff = time.time() - grace_s
     found: dict[str, float] = {}
-    for prefix in SWEPT_PREFIXES:
+    for prefix in SWEPT_PREFIXES + SCRATCH_PREFIXES:
         # Listed without the slash (a key may not end with one), so `gitx/…` is filtered out.
         for key, mtime in blobs.keys(prefix.rstrip("/")):
             if not key.startswith(prefix):

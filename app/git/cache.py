@@ -7,8 +7,8 @@ request against the same refs: one streamed read instead of one read per object 
 S3 for a few thousand files). Only requests without `have` lines are cached (fresh, shallow
 and partial clones); incremental fetches differ per client and are small.
 
-Entries are disposable: deleting any of them at any time only costs a recomputation. They are
-never swept by `atrium gc` (which sweeps `git/` and `lfs/`); an operator may delete old ones.
+Entries are disposable: deleting any of them at any time only costs a recomputation. `atrium gc`
+deletes those older than its grace period (replies to refs that moved on are never read again).
 """
 
 from __future__ import annotations

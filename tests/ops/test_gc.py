@@ -66,6 +66,9 @@ def garbage(own_server: LiveServer) -> dict[str, list[str]]:
         assert repo is not None
         delete_repo(session, repo)
     orphan = abandoned_upload(owner, kept, b"never committed " * 50)
+    scratch = ["lfs-parts/abandoned/00001", "lfs-staging/abandoned", "git-cache/0123abcd"]
+    for key in scratch:  # an abandoned multipart upload, an old cached clone reply
+        own_server.app().state.blobs.put(key, [b"scratch"])
     return {
         "kept": [
             git_key(b'{"kept": true}'),
@@ -76,6 +79,7 @@ def garbage(own_server: LiveServer) -> dict[str, list[str]]:
             git_key(b"only in the deleted repo"),
             f"git/{gone_commit.sha}",
             lfs_key(b"deleted weights " * 100),
+            *scratch,
             f"lfs/{orphan}",
         ],
         "owner": [owner.name, owner.token, kept.repo_id],
