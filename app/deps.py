@@ -14,10 +14,13 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.permissions import Principal
+from app.auth.ratelimit import Limit, count_failure, too_many
 from app.auth.service import authenticate_token
 from app.blobs import BlobStore
 from app.config import Settings
+from app.db.engine import write_transaction
 from app.errors import Unauthorized
+from app.http import client_ip
 
 
 def get_settings(request: Request) -> Settings:
@@ -62,18 +65,40 @@ def get_principal(request: Request, session: Annotated[Session, Depends(get_db)]
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
-    secret = bearer_secret(request)
-    principal = Principal()
-    if secret:
-        user, token = authenticate_token(session, secret)
-        principal = Principal(user=user, token=token, role=token.role)
-    else:
-        session_hook = getattr(request.app.state, "session_principal", None)
-        if session_hook is not None:
-            principal = session_hook(request, session) or principal
+    try:
+        principal = _principal(request, session)
+    except Unauthorized:
+        count_invalid_token(request)
+        raise
     request.state.principal = principal
     request.state.user_name = principal.name
     return principal
+
+
+def _principal(request: Request, session: Session) -> Principal:
+    secret = bearer_secret(request)
+    if secret:
+        user, token = authenticate_token(session, secret)
+        return Principal(user=user, token=token, role=token.role)
+    session_hook = getattr(request.app.state, "session_principal", None)
+    principal: Principal | None = session_hook(request, session) if session_hook else None
+    return principal or Principal()
+
+
+def count_invalid_token(request: Request) -> None:
+    """Count a refused credential against the caller's address; 429 past the limit.
+
+    Only failures are counted (a valid token costs no write), and a valid token is accepted
+    before any limit is looked at: someone guessing from the owner's address (a shared NAT, a
+    proxy) cannot lock the owner out. The limit caps the guessing rate, the tokens' 240 random
+    bits make the guessing itself hopeless."""
+    settings = get_settings(request)
+    key = f"token-fail:{client_ip(request)}"
+    limit = Limit(key, settings.token_limit_ip, settings.token_window)
+    with write_transaction(get_sessionmaker(request)) as session:
+        wait = count_failure(session, [limit])
+    if wait is not None:
+        raise too_many("invalid tokens from your address", wait)
 
 
 def require_user(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from app import __version__
+from app.audit.routes import router as audit_router
 from app.auth.routes import router as auth_router
 from app.blobs import create_blob_store
 from app.config import Settings
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, max_body=settings.max_request_body)
     app.include_router(_system_router())
     app.include_router(auth_router)
+    app.include_router(audit_router)
     # Specific prefixes first; the web pages' catch-all `/{namespace}/{name}` routes come last.
     for module in (hub, lfs, xet, git, inference, datasets, web):
         app.include_router(module.router)

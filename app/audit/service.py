@@ -15,9 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
+from app.auth.models import Token
 from app.auth.permissions import Principal
 from app.errors import Forbidden
 from app.http import client_ip, iso_z
+from app.repos.models import Repo
 
 ACTIONS = (
     "user.create",
@@ -57,6 +59,17 @@ def record(session: Session, actor: Actor, action: str, target: str | None, **de
         details={"via": actor.via, **details},
     )
     session.add(event)
+
+
+def record_token(session: Session, actor: Actor, action: str, token: Token, owner: str) -> None:
+    record(session, actor, action, owner, token_id=token.id, label=token.label, role=token.role)
+
+
+def record_push(
+    session: Session, actor: Actor, repo: Repo, ref: str, old: str | None, new: str | None
+) -> None:
+    """A ref moved by a commit or a git push: old None is a new ref, new None a deleted one."""
+    record(session, actor, "repo.push", repo.repo_id, type=repo.type, ref=ref, old=old, new=new)
 
 
 def require_admin(principal: Principal) -> None:

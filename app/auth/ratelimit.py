@@ -14,10 +14,9 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import Integer, String, case, delete
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.db.base import Base
-from app.db.engine import write_transaction
 from app.db.upsert import dialect_insert
 from app.errors import TooManyRequests
 
@@ -58,21 +57,21 @@ def retry_after(session: Session, limits: list[Limit]) -> int | None:
     return max(waits) if waits else None
 
 
-def count_failure(factory: sessionmaker[Session], limits: list[Limit]) -> int | None:
-    """Add one failure to each key, in one transaction of its own; like `retry_after`, the
-    wait when a limit is now passed (more failures than it allows)."""
+def count_failure(session: Session, limits: list[Limit]) -> int | None:
+    """Add one failure to each key; like `retry_after`, the wait when a limit is now passed
+    (more failures than it allows). The session should be a write transaction of its own
+    (`write_transaction`), committed whether or not the request then fails."""
     now = int(time.time())
+    # Ended windows go here, on the (rare) failure path, so the table stays as small as the
+    # set of keys that failed recently; the index makes this cheap when none ended.
+    session.execute(delete(RateLimitCounter).where(RateLimitCounter.resets_at <= now))
     waits = []
-    with write_transaction(factory) as session:
-        # Ended windows go here, on the (rare) failure path, so the table stays as small as
-        # the set of keys that failed recently; an index makes this cheap when none ended.
-        session.execute(delete(RateLimitCounter).where(RateLimitCounter.resets_at <= now))
-        for limit in limits:
-            if limit.limit <= 0:
-                continue
-            count, resets_at = _increment(session, limit, now)
-            if count > limit.limit:
-                waits.append(resets_at - now)
+    for limit in limits:
+        if limit.limit <= 0:
+            continue
+        count, resets_at = _increment(session, limit, now)
+        if count > limit.limit:
+            waits.append(resets_at - now)
     return max(waits) if waits else None
 
 

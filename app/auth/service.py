@@ -173,11 +173,12 @@ def list_tokens(session: Session, user: User) -> list[Token]:
     return list(session.scalars(query.order_by(Token.created_at.desc())))
 
 
-def revoke_token(session: Session, user: User, token_id: int) -> None:
+def revoke_token(session: Session, user: User, token_id: int) -> Token:
     token = session.get(Token, token_id)
     if token is None or token.user_id != user.id or token.revoked_at is not None:
         raise NotFound("token not found")
     token.revoked_at = utcnow()
+    return token
 
 
 def user_orgs(session: Session, user: User) -> list[tuple[Organization, str]]:

@@ -23,6 +23,7 @@ from pathspec import GitIgnoreSpec
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit.service import Actor
 from app.auth.permissions import require_write
 from app.blobs import BlobStore
 from app.blobs.base import MiB
@@ -293,6 +294,7 @@ def commit(
             description=body.description,
             parent_commit=body.parent_commit,
             after_commit=manage.update_card,
+            actor=Actor.of(request, principal, "api"),
         )
     except Exception:
         if number is not None:  # a refused commit leaves no empty pull request behind

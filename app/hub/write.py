@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit.service import Actor, record
 from app.auth.permissions import Principal
 from app.db.engine import write_transaction
 from app.deps import BlobsDep, PrincipalDep, SessionDep, UserDep, get_sessionmaker
@@ -123,10 +124,14 @@ def create_repo(
 
 
 @router.delete("/api/repos/delete")
-def delete_repo(body: RepoBody, principal: PrincipalDep, factory: FactoryDep) -> Response:
+def delete_repo(
+    request: Request, body: RepoBody, principal: PrincipalDep, factory: FactoryDep
+) -> Response:
     namespace, name = body.split(principal)
     with write_transaction(factory) as session:
         repo = get_repo(session, principal, body.type or "model", f"{namespace}/{name}", write=True)
+        actor = Actor.of(request, principal, "api")
+        record(session, actor, "repo.delete", repo.repo_id, type=repo.type)
         manage.delete_repo(session, repo)
     return JSONResponse({})
 
@@ -138,10 +143,14 @@ class MoveBody(BaseModel):
 
 
 @router.post("/api/repos/move")
-def move_repo(body: MoveBody, principal: PrincipalDep, factory: FactoryDep) -> Response:
+def move_repo(
+    request: Request, body: MoveBody, principal: PrincipalDep, factory: FactoryDep
+) -> Response:
     try:
         with write_transaction(factory) as session:
             repo = get_repo(session, principal, body.type or "model", body.fromRepo, write=True)
+            actor = Actor.of(request, principal, "api")
+            record(session, actor, "repo.move", repo.repo_id, type=repo.type, to=body.toRepo)
             manage.move_repo(session, principal, repo, body.toRepo)
     except IntegrityError:
         raise Conflict(f"A repo named {body.toRepo} already exists") from None
@@ -163,7 +172,11 @@ def update_settings(
     target = api_target(request, 5)
     with write_transaction(factory) as session:
         repo = get_repo(session, principal, target.repo_type, target.repo_id, write=True)
-        manage.update_settings(repo, private=_private_flag(body), gated=body.gated)
+        private = _private_flag(body)
+        if private is not None and private != repo.private:
+            actor = Actor.of(request, principal, "api")
+            record(session, actor, "repo.visibility", repo.repo_id, type=repo.type, private=private)
+        manage.update_settings(repo, private=private, gated=body.gated)
     return JSONResponse({})
 
 

@@ -18,6 +18,7 @@ from dulwich.objects import Commit as GitCommit
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit.service import Actor, record_push
 from app.auth.models import User
 from app.blobs import BlobStore
 from app.db.base import utcnow
@@ -345,9 +346,11 @@ def create_commit(
     description: str = "",
     parent_commit: str | None = None,
     after_commit: AfterCommit | None = None,
+    actor: Actor | None = None,
 ) -> CommitResult:
     """Apply operations on top of branch and move it; retried on concurrent commits unless a
-    parent_commit pins the base (then a moved branch is 412, as huggingface.co answers)."""
+    parent_commit pins the base (then a moved branch is 412, as huggingface.co answers).
+    With an actor, the move is in the audit log, in the transaction that makes it."""
     ref_name = branch if branch.startswith("refs/") else HEADS + branch
     for _attempt in range(CAS_RETRIES):
         with factory() as session:
@@ -374,6 +377,8 @@ def create_commit(
                 session.rollback()
                 continue
             index_commit(session, repo, commit, plan.rows)
+            if actor is not None:
+                record_push(session, actor, repo, ref_name, head, commit.id.decode())
             if after_commit is not None:
                 after_commit(session, repo, ref_name, commit.id.decode(), plan)
         return CommitResult(sha=commit.id.decode(), parent=head, tree_sha=plan.tree_sha)

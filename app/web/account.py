@@ -10,7 +10,9 @@ from argon2 import PasswordHasher
 from fastapi import APIRouter, Response
 from sqlalchemy.orm import Session
 
+from app.audit.service import Actor, record, record_token
 from app.auth.models import User
+from app.auth.ratelimit import Limit, count_failure, retry_after, too_many
 from app.auth.service import (
     ROLES,
     create_token,
@@ -23,6 +25,7 @@ from app.auth.service import (
 from app.db.engine import write_transaction
 from app.deps import BlobsDep
 from app.errors import AtriumError, NotFound
+from app.http import client_ip
 from app.repos.manage import create_repo
 from app.repos.paths import REPO_TYPES
 from app.web.pages import Page, PageDep, PageRoute
@@ -32,6 +35,7 @@ from app.web.urls import repo_url, safe_next
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 LOGIN_ERROR = "Wrong username or password"
+NAME_LENGTH = 96  # the longest user name (auth.service.NAME_PATTERN)
 
 
 @router.get("/login")
@@ -43,13 +47,32 @@ def login_form(page: PageDep, next: str | None = None) -> Response:
 
 @router.post("/login")
 async def login(page: PageDep) -> Response:
+    """Refused with 429 once the account or the address failed too often, before the password
+    is looked at: a limit that let the right password through would let guessing go on."""
     form = await page.form()
     target = safe_next(form.get("next"))
-    user = _check_password(page.db, form.get("username", "").strip(), form.get("password", ""))
+    name = form.get("username", "").strip()[:NAME_LENGTH]
+    limits = _login_limits(page, name)
+    wait = retry_after(page.db, limits)
+    if wait is not None:
+        raise too_many("failed sign-ins for this account or from your address", wait)
+    user = _check_password(page.db, name, form.get("password", ""))
     if user is None:
+        with write_transaction(page.request.app.state.sessionmaker) as db:
+            count_failure(db, limits)
+            record(db, Actor(None, client_ip(page.request), "web"), "login.failed", name)
         return page.render("login.html", status_code=401, next=target, error=LOGIN_ERROR)
     sign_in(page.session, user)
     return page.redirect(target)
+
+
+def _login_limits(page: Page, name: str) -> list[Limit]:
+    settings = page.settings
+    window = settings.login_window
+    return [
+        Limit(f"login:{name.lower()}", settings.login_limit_account, window),
+        Limit(f"login-ip:{client_ip(page.request)}", settings.login_limit_ip, window),
+    ]
 
 
 def _check_password(db: Session, name: str, password: str) -> User | None:
@@ -100,6 +123,7 @@ async def new_token(page: PageDep) -> Response:
         issued = create_token(
             db, user, role=form.get("role", "read"), label=form.get("label", "").strip()[:100]
         )
+        record_token(db, _actor(page), "token.create", issued.token, user.name)
         created = (issued.token.label, issued.secret)
     # Shown on this answer only, never stored: a reload (GET) lists it without the secret.
     return _tokens(page, created=created)
@@ -113,8 +137,13 @@ async def revoke(page: PageDep, token_id: int) -> Response:
     with write_transaction(page.request.app.state.sessionmaker) as db:
         user = db.get(User, principal.user.id)
         assert user is not None
-        revoke_token(db, user, token_id)
+        token = revoke_token(db, user, token_id)
+        record_token(db, _actor(page), "token.revoke", token, user.name)
     return page.redirect("/settings/tokens")
+
+
+def _actor(page: Page) -> Actor:
+    return Actor.of(page.request, page.principal, "web")
 
 
 # --- new repo --------------------------------------------------------------------------

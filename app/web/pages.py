@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from app.auth.permissions import Principal
 from app.config import Settings
 from app.deps import SessionDep, SettingsDep
-from app.errors import AtriumError, NotFound, Unauthorized
+from app.errors import AtriumError, NotFound, TooManyRequests, Unauthorized
 from app.web import urls
 from app.web.session import CSRF_FIELD, WebSession, check_csrf, load_session, save_session
 
@@ -179,12 +179,23 @@ def error_page(request: Request, exc: AtriumError) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
     page: Page | None = getattr(request.state, "web_page", None)
-    title = "Not found" if isinstance(exc, NotFound) else "Something went wrong"
-    context = {"title": title, "message": exc.message, "status": exc.status}
+    context = {"title": _error_title(exc), "message": exc.message, "status": exc.status}
+    response: Response
     if page is not None:
-        return page.render("error.html", status_code=exc.status, **context)
-    html = templates_of(request).get_template("error.html").render(request=request, **context)
-    return HTMLResponse(html, status_code=exc.status)
+        response = page.render("error.html", status_code=exc.status, **context)
+    else:
+        html = templates_of(request).get_template("error.html").render(request=request, **context)
+        response = HTMLResponse(html, status_code=exc.status)
+    response.headers.update(exc.headers)  # e.g. a 429's Retry-After
+    return response
+
+
+def _error_title(exc: AtriumError) -> str:
+    if isinstance(exc, NotFound):
+        return "Not found"
+    if isinstance(exc, TooManyRequests):
+        return "Too many attempts"
+    return "Something went wrong"
 
 
 # --- template filters -----------------------------------------------------------------

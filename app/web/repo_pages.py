@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
+from app.audit.service import Actor, record
 from app.auth.permissions import can_write
 from app.cards.render import CardRenderer
 from app.db.engine import write_transaction
@@ -298,7 +299,11 @@ async def set_visibility(page: PageDep) -> Response:
     with write_transaction(page.request.app.state.sessionmaker) as db:
         fresh = db.get(Repo, repo.id)
         assert fresh is not None
-        fresh.private = form.get("visibility") == "private"
+        private = form.get("visibility") == "private"
+        if private != fresh.private:
+            actor = Actor.of(page.request, page.principal, "web")
+            record(db, actor, "repo.visibility", fresh.repo_id, type=fresh.type, private=private)
+        fresh.private = private
     return page.redirect(settings_url(repo))
 
 
@@ -312,5 +317,7 @@ async def delete_from_settings(page: PageDep) -> Response:
     with write_transaction(page.request.app.state.sessionmaker) as db:
         fresh = db.scalar(select(Repo).where(Repo.id == repo.id))
         if fresh is not None:
+            actor = Actor.of(page.request, page.principal, "web")
+            record(db, actor, "repo.delete", fresh.repo_id, type=fresh.type)
             delete_repo(db, fresh)
     return page.redirect(f"/{owner}")

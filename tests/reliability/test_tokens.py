@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from tests.live import LiveServer
 from tests.reliability.figures import REFUSED, record
+from tests.reliability.test_rate_limits import own_address
 
 
 def test_tokens_are_stored_only_as_hashes(server: LiveServer) -> None:
@@ -42,10 +43,9 @@ def test_tokens_are_stored_only_as_hashes(server: LiveServer) -> None:
         assert random_part.encode() not in db_file.read_bytes(), db_file
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 §8: no rate limit on sign-in yet")
 def test_repeated_failed_sign_ins_are_rate_limited(server: LiveServer) -> None:
     name, _ = server.new_user(password="right password")
-    with httpx.Client(base_url=server.url, timeout=30) as browser:
+    with httpx.Client(base_url=server.url, headers=own_address(), timeout=30) as browser:
         statuses = []
         for _ in range(30):
             form = browser.get("/login").text
@@ -56,9 +56,8 @@ def test_repeated_failed_sign_ins_are_rate_limited(server: LiveServer) -> None:
     assert 429 in statuses
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 §8: no rate limit on invalid tokens yet")
 def test_guessing_tokens_is_rate_limited(server: LiveServer) -> None:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, headers=own_address(), timeout=30) as client:
         statuses = [
             client.get(
                 "/api/whoami-v2",
