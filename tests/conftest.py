@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,6 +36,7 @@ from tests.live import (
     postgres_database,
     start_server,
 )
+from tests.reliability.figures import FIGURES
 
 BACKENDS = [b.strip() for b in os.environ.get("ATRIUM_TEST_BACKENDS", "sqlite,postgres").split(",")]
 
@@ -100,3 +102,32 @@ def hf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(constants, "HF_HOME", str(home))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
     return home
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The suite runs on two pytest-xdist workers (`-n 2 --dist loadgroup` in pyproject.toml):
+    every test of one backend goes to the same worker, which starts that backend's live server
+    once, and the two backends run side by side."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "backend_name" in callspec.params:
+            item.add_marker(pytest.mark.xdist_group(callspec.params["backend_name"]))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its reliability figures (figures.py) to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["figures"] = dict(FIGURES)
+
+
+def pytest_testnodedown(node: Any, error: object) -> None:
+    FIGURES.update(getattr(node, "workeroutput", {}).get("figures", {}))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not FIGURES:
+        return
+    terminalreporter.section("reliability figures")
+    for name, count in sorted(FIGURES.items()):
+        terminalreporter.write_line(f"{count:>8}  {name}")

@@ -1,4 +1,4 @@
-"""Fixtures of the reliability tests, and the figures (figures.py) printed after the summary."""
+"""Fixtures of the reliability tests; the figures they count are printed by tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 from tests.live import ROOT, Backend, LiveServer, start_server
 from tests.reliability.crashkit import Zygote
-from tests.reliability.figures import FIGURES
 
 
 @pytest.fixture(scope="session")
@@ -43,11 +42,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("slow") and HERE in item.path.parents:
             item.add_marker(skip)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not FIGURES:
-        return
-    terminalreporter.section("reliability figures")
-    for name, count in sorted(FIGURES.items()):
-        terminalreporter.write_line(f"{count:>8}  {name}")
