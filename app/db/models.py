@@ -6,6 +6,7 @@ from app.auth.ratelimit import RateLimitCounter
 from app.db.base import Base
 from app.git.models import GitTag
 from app.repos.models import Commit, LfsObject, Ref, Repo, RepoCommit, RepoLfsObject, TreeEntry
+from app.security.models import PickleScan
 from app.xet.models import XetDedupChunk, XetFile, XetXorb
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "LfsObject",
     "Membership",
     "Organization",
+    "PickleScan",
     "RateLimitCounter",
     "Ref",
     "Repo",

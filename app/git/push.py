@@ -12,6 +12,7 @@ For each ref command `old new ref` git sends, in this order:
 5. then one transaction moves the ref by compare-and-swap from `old` (so a push racing an API
    commit loses cleanly and is told to fetch first), indexes the new commits and trees, and
    refreshes the card metadata when `main` moves, like `create_commit` + `update_card`.
+   Before that, the pickle files of the new trees are scanned (`app.security.service`).
 
 A refused command answers `ng <ref> <reason>`, which git prints as `! [remote rejected]`.
 Git itself refuses non-fast-forward updates unless `--force`; a forced update is accepted, as
@@ -43,6 +44,7 @@ from app.repos.manage import update_card
 from app.repos.models import Commit, LfsObject, Ref, Repo, RepoLfsObject, TreeEntry
 from app.repos.paths import validate_branch, validate_path
 from app.repos.service import DEFAULT_BRANCH, HEADS, TAGS
+from app.security.service import scan_new_files
 
 ZERO_SHA = "0" * 40
 
@@ -100,6 +102,9 @@ class Push:
                     checked.append(self._check(session, command))
             except Refused as refused:
                 checked.append(refused)
+        for update in checked:
+            if isinstance(update, _Update):  # verdicts before the refs move, as for the API
+                scan_new_files(self.factory, self.blobs, update.rows)
         if atomic:
             return self._apply_atomic(commands, checked)
         return [

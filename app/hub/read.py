@@ -33,6 +33,7 @@ from app.hub.rawpath import raw_segments, split_revision_and_path
 from app.hub.search import RepoQuery, head_commits, search_repos
 from app.repos.models import Repo
 from app.repos.service import commit_history, get_commit, get_repo, list_refs, resolve_revision
+from app.security import service as security
 
 router = APIRouter(tags=["hub"])
 
@@ -138,6 +139,7 @@ def repo_info(
     principal: PrincipalDep,
     cache: CacheDep,
     blobs: bool = False,
+    securityStatus: bool = False,
     expand: ListParam = [],  # noqa: B006 - FastAPI copies defaults
 ) -> Response:
     target = api_target(request, 5)
@@ -153,6 +155,10 @@ def repo_info(
     if sha is not None and ("siblings" in keys or "usedStorage" in keys):
         tree = get_commit(session, sha).tree_sha
         view.siblings, view.used_storage = _siblings(session, cache, tree, blobs)
+    if securityStatus and sha is not None and repo.type == "model":
+        files = files_of(cache.get(session, get_commit(session, sha).tree_sha))
+        view.security = security.repo_status(session, files)
+        keys = [*keys, "securityRepoStatus"]
     return schemas.json_response(schemas.render_repo(view, keys))
 
 
@@ -255,7 +261,11 @@ def list_tree(
         entries = list_folder(session, cache, tree, path, recursive=recursive)
         page = entries[start : start + size]
         lasts = last_commits(session, repo.id, sha, page) if expand else {}
-        body = [schemas.entry_json(entry, lasts.get(entry.path)) for entry in page]
+        scans = security.file_statuses(session, page) if expand else {}
+        body = [
+            schemas.entry_json(entry, lasts.get(entry.path), scans.get(entry.path))
+            for entry in page
+        ]
         return schemas.dumps(body), start + size < len(entries)
 
     # lastCommit depends on history, not only on the tree: expanded pages are keyed by commit.
@@ -306,7 +316,10 @@ def paths_info(
     found = lookup_paths(session, get_commit(session, sha).tree_sha, body.paths)
     entries = [found[p] for p in dict.fromkeys(p.strip("/") for p in body.paths) if p in found]
     lasts = last_commits(session, repo.id, sha, entries) if body.expand else {}
-    return schemas.json_response([schemas.entry_json(e, lasts.get(e.path)) for e in entries])
+    scans = security.file_statuses(session, entries) if body.expand else {}
+    return schemas.json_response(
+        [schemas.entry_json(e, lasts.get(e.path), scans.get(e.path)) for e in entries]
+    )
 
 
 @_api_route("/{namespace}/{name}/commits/{rest:path}")

@@ -87,8 +87,11 @@ def last_commit_json(last: LastCommit) -> JsonDict:
     return {"id": last.sha, "title": last.title, "date": iso_z(last.date)}
 
 
-def entry_json(entry: Entry, last: LastCommit | None = None) -> JsonDict:
-    """A tree / paths-info entry (§5.3): `lfs.oid` here, unlike siblings' `lfs.sha256`."""
+def entry_json(
+    entry: Entry, last: LastCommit | None = None, security: JsonDict | None = None
+) -> JsonDict:
+    """A tree / paths-info entry (§5.3): `lfs.oid` here, unlike siblings' `lfs.sha256`;
+    `expand=true` adds lastCommit and, for a scanned pickle file, securityFileStatus."""
     if entry.kind == "tree":
         out: JsonDict = {"type": "directory", "oid": entry.oid, "size": 0, "path": entry.path}
     else:
@@ -103,6 +106,8 @@ def entry_json(entry: Entry, last: LastCommit | None = None) -> JsonDict:
             out["xetHash"] = entry.xet_hash
     if last is not None:
         out["lastCommit"] = last_commit_json(last)
+    if security is not None:
+        out["securityFileStatus"] = security
     return out
 
 
@@ -168,6 +173,7 @@ class RepoView:
     sha: str | None
     siblings: bytes | None = None
     used_storage: int | None = None
+    security: JsonDict | None = None  # `securityRepoStatus`, when `securityStatus=true` asks
 
 
 def all_keys(repo_type: str) -> tuple[str, ...]:
@@ -234,4 +240,6 @@ def _repo_values(view: RepoView) -> JsonDict:
     if view.used_storage is not None:
         # The storage of this revision's files (the Hub counts all history; we keep no total).
         values["usedStorage"] = max(repo.used_storage, view.used_storage)
+    if view.security is not None:
+        values["securityRepoStatus"] = view.security
     return values

@@ -2,6 +2,7 @@
 
     BadRequest ── InputError           400  wrong input type, too many tokens, unknown parameter
                └─ UnsupportedModel     400  no servable task, no weights, too large for the budget
+    UnsafeModel                        422  a pickle file it would load is not scanned safe
     QueueFull                          429  Retry-After: the model's queue is full
     ModelLoading                       503  {"error", "estimated_time"} (Inference API shape)
     WorkerUnavailable                  503  Retry-After: a worker crashed or is restarting
@@ -23,6 +24,14 @@ class InputError(BadRequest):
 
 class UnsupportedModel(BadRequest):
     default_message = "This model cannot be served"
+
+
+class UnsafeModel(AtriumError):
+    """A weight file the loader would unpickle has an unsafe (or no) pickle scan verdict:
+    loading it could run the code it carries, so the model is never loaded."""
+
+    status = 422
+    default_message = "This model has an unsafe pickle file"
 
 
 class QueueFull(AtriumError):

@@ -18,11 +18,13 @@ from sqlalchemy.orm import Session
 
 from app.auth.permissions import Principal
 from app.blobs import BlobStore
-from app.inference.errors import UnsupportedModel
+from app.inference.errors import UnsafeModel, UnsupportedModel
 from app.inference.protocol import FileRef, LoadSpec
 from app.repos.gitobjects import load_object, object_key
 from app.repos.models import Repo
 from app.repos.service import FileEntry, get_commit, get_repo, list_entries, resolve_revision
+from app.security.scanner import SAFE, is_pickle_path
+from app.security.service import content_key, reason, verdicts
 
 # Tasks a worker can run (app/inference/runners.py), as huggingface.co names them.
 TASKS = (
@@ -141,6 +143,7 @@ class Resolver:
         repo_id = f"{repo.namespace}/{repo.name}"
         entries = self._entries(session, sha)
         files = self._needed(repo_id, entries)
+        _refuse_unsafe_pickles(session, [entries[f.path] for f in files])
         adapter = entries.get("adapter_config.json")
         base: ModelSpec | None = None
         if adapter is not None:
@@ -237,6 +240,19 @@ def _header(first: bytes, read: Any) -> dict[str, Any]:
     except ValueError:
         raise UnsupportedModel("a safetensors file has an unreadable header") from None
     return header if isinstance(header, dict) else {}
+
+
+def _refuse_unsafe_pickles(session: Session, files: list[FileEntry]) -> None:
+    """UnsafeModel unless every pickle file the worker would load was scanned safe at commit
+    time (`app.security`); a file without a verdict is refused too, never scanned here."""
+    pickles = [f for f in files if is_pickle_path(f.path)]
+    found = verdicts(session, (content_key(f.lfs_oid, f.oid) for f in pickles))
+    for entry in pickles:
+        scan = found.get(content_key(entry.lfs_oid, entry.oid))
+        if scan is None:
+            raise UnsafeModel(f"{entry.path} has not been scanned for unsafe pickle imports")
+        if scan.status != SAFE:
+            raise UnsafeModel(f"unsafe pickle in {entry.path}: {reason(scan)}")
 
 
 def detect_task(pipeline_tag: str | None, config: dict[str, Any], base_task: str | None) -> str:

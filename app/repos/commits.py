@@ -36,6 +36,7 @@ from app.repos.gitobjects import (
 from app.repos.models import Commit, LfsObject, Ref, Repo, RepoCommit, RepoLfsObject, TreeEntry
 from app.repos.paths import validate_path
 from app.repos.service import HEADS, resolve_revision
+from app.security.service import scan_new_files
 
 CAS_RETRIES = 50  # concurrent commits without parent_commit are re-applied on the new head
 GITATTRIBUTES = b"""*.7z filter=lfs diff=lfs merge=lfs -text
@@ -368,6 +369,7 @@ def create_commit(
             plan = _plan(session, repo, base_tree, operations)
         commit = make_commit_object(plan.tree_sha, [head], author, title, description)
         store_objects(blobs, [*plan.objects, commit])
+        scan_new_files(factory, blobs, plan.rows)  # before the revision becomes visible
         with write_transaction(factory) as session:
             repo = session.get(Repo, repo_id)
             assert repo is not None

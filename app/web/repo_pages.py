@@ -26,6 +26,8 @@ from app.hub.read import CacheDep
 from app.repos.manage import delete_repo
 from app.repos.models import Repo
 from app.repos.service import commit_history, get_commit, get_repo, resolve_revision
+from app.security import service as security
+from app.security.scanner import is_pickle_path
 from app.web import dataset_viewer, service
 from app.web.pages import Page, PageDep, PageRoute
 from app.web.urls import repo_url, settings_url
@@ -241,6 +243,8 @@ def blob_page(page: PageDep, blobs: BlobsDep, cache: CacheDep) -> Response:
         view=view,
         crumbs=service.breadcrumbs(target.path),
         max_inline=service.MAX_INLINE_TEXT,
+        is_pickle=is_pickle_path(view.entry.path),
+        pickle_scan=security.scan_of(page.db, view.entry),
     )
 
 
