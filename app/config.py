@@ -6,6 +6,7 @@ dir) are resolved by `Settings.resolved()` so that building a Settings object ne
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import urlparse
@@ -16,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 SECRET_KEY_FILE = "secret_key"
 SUPPORTED_DB_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 SUPPORTED_STORAGE_SCHEMES = ("file", "s3")
+SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmgtp])(i)?)?b?\s*$", re.IGNORECASE)
+SIZE_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5}
 
 
 class ConfigError(Exception):
@@ -65,11 +68,21 @@ class Settings(BaseSettings):
         ge=5 * 1024**2,  # S3's smallest part
         description="LFS multipart part size in bytes (S3 parts, or uploads over the body limit)",
     )
+    namespace_quota: int = Field(
+        default=0,
+        ge=0,
+        description="storage quota of each namespace in bytes or as 10GB, 500MiB; 0: unlimited",
+    )
 
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @field_validator("namespace_quota", mode="before")
+    @classmethod
+    def _human_size(cls, value: object) -> object:
+        return parse_size(value) if isinstance(value, str) else value
 
     def resolved(self) -> Settings:
         """Fill derived defaults and check every URL, raising ConfigError with the fix."""
@@ -111,6 +124,16 @@ class Settings(BaseSettings):
                 shown = _mask_password(shown)
             rows[f"ATRIUM_{name.upper()}"] = shown
         return rows
+
+
+def parse_size(text: str) -> int:
+    """Bytes from `1024`, `10GB` (powers of 1000) or `10GiB` (powers of 1024)."""
+    match = SIZE_RE.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a size; use bytes or a unit, e.g. 10GB or 500MiB")
+    number, prefix, binary = match.group(1), (match.group(2) or "").lower(), match.group(3)
+    base = 1024 ** list(SIZE_UNITS).index(prefix) if binary else SIZE_UNITS[prefix]
+    return int(float(number) * base)
 
 
 def _check_scheme(variable: str, url: str, allowed: tuple[str, ...]) -> None:

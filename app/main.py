@@ -24,6 +24,7 @@ from app.hub import routes as hub
 from app.inference import routes as inference
 from app.lfs import routes as lfs
 from app.metrics import InstrumentedBlobStore, install_metrics
+from app.quotas import routes as quotas
 from app.web import routes as web
 from app.web import session as web_session
 from app.xet import routes as xet
@@ -61,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(audit_router)
     # Specific prefixes first; the web pages' catch-all `/{namespace}/{name}` routes come last.
-    for module in (hub, lfs, xet, git, inference, datasets, web):
+    for module in (hub, lfs, xet, git, inference, datasets, quotas, web):
         app.include_router(module.router)
     return app
 

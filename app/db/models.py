@@ -5,6 +5,7 @@ from app.auth.models import Membership, Organization, Token, User
 from app.auth.ratelimit import RateLimitCounter
 from app.db.base import Base
 from app.git.models import GitTag
+from app.quotas.models import NamespaceQuota, RepoGitBlob
 from app.repos.models import Commit, LfsObject, Ref, Repo, RepoCommit, RepoLfsObject, TreeEntry
 from app.security.models import PickleScan
 from app.xet.models import XetDedupChunk, XetFile, XetXorb
@@ -16,12 +17,14 @@ __all__ = [
     "GitTag",
     "LfsObject",
     "Membership",
+    "NamespaceQuota",
     "Organization",
     "PickleScan",
     "RateLimitCounter",
     "Ref",
     "Repo",
     "RepoCommit",
+    "RepoGitBlob",
     "RepoLfsObject",
     "Token",
     "TreeEntry",

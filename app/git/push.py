@@ -32,12 +32,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobs import BlobStore
+from app.config import Settings
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
-from app.errors import BadRequest
+from app.errors import BadRequest, QuotaExceeded
 from app.git.history import History, chunks, known_commits
 from app.git.incoming import Incoming
 from app.git.models import GitTag
+from app.quotas.service import RepoQuota, Upload, record_git_blobs
 from app.repos.commits import CommitPlan, index_commit, move_ref
 from app.repos.gitobjects import MODE_TREE, load_object, parse_lfs_pointer
 from app.repos.manage import update_card
@@ -86,12 +88,19 @@ class Push:
     """One push to one repo: check each command against the pack and the repo, then apply."""
 
     def __init__(
-        self, factory: sessionmaker[Session], blobs: BlobStore, repo_id: int, incoming: Incoming
+        self,
+        factory: sessionmaker[Session],
+        blobs: BlobStore,
+        repo_id: int,
+        incoming: Incoming,
+        settings: Settings,
     ):
         self.factory = factory
         self.blobs = blobs
         self.repo_id = repo_id
         self.incoming = incoming
+        self.settings = settings
+        self.new_files: dict[str, int] = {}  # regular files of the commands checked so far
 
     def apply(self, commands: Sequence[RefCommand], *, atomic: bool) -> list[tuple[str, str]]:
         """(ref, "ok" or the reason it was refused) for each command, in order."""
@@ -136,6 +145,7 @@ class Push:
                 for commit in update.commits:
                     index_commit(session, repo, commit, [])
                 _index_rows(session, update.rows)
+                record_git_blobs(session, repo.id, update.rows)
                 if update.plan is not None and update.new is not None:
                     update_card(session, repo, update.ref, update.new, update.plan)
         return "ok"
@@ -153,9 +163,21 @@ class Push:
         commits = self._new_commits(session, tip)
         check = _TreeCheck(session, self.repo_id, self.incoming)
         rows = check.run(commits, extra=self.incoming.delta_bases)
+        self._check_quota(session, rows)
         plan = self._plan(session, command.ref, old, tip, rows)
         tag_sha = command.new if command.new != tip else None
         return _Update(command.ref, old, tip, tag_sha, commits, rows, plan)
+
+    def _check_quota(self, session: Session, rows: list[TreeEntry]) -> None:
+        """The push's new regular files must fit the namespace's quota (its LFS objects were
+        counted when they were uploaded); the files of earlier commands of this push count."""
+        files = {r.oid: r.size for r in rows if r.kind == "blob" and r.lfs_oid is None}
+        files.update(self.new_files)
+        try:
+            RepoQuota(self.settings, self.repo_id).check(session, Upload(git=files))
+        except QuotaExceeded as exc:
+            raise Refused(exc.message) from None
+        self.new_files = files
 
     def _peel(self, session: Session, command: RefCommand) -> str:
         """The commit a new ref value names; tags may be annotated, branches may not."""

@@ -150,7 +150,8 @@ def _result(service: str, content: Iterator[bytes] | AsyncIterator[bytes]) -> Re
 
 
 def _receive_pack(request: Request, repo: GitRepo, body: IO[bytes]) -> Response:
-    target = PushTarget(get_sessionmaker(request), get_blobs(request), repo.repo_id)
+    settings = request.app.state.settings
+    target = PushTarget(get_sessionmaker(request), get_blobs(request), repo.repo_id, settings)
     return _result(
         RECEIVE_PACK, stream_reply(serve(RECEIVE_PACK, repo.view(request), body, target))
     )

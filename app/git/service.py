@@ -43,6 +43,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobs import BlobStore
+from app.config import Settings
 from app.errors import AtriumError
 from app.git.cache import ReplyRecorder
 from app.git.history import History
@@ -81,6 +82,7 @@ class PushTarget:
     factory: sessionmaker[Session]
     blobs: BlobStore
     repo_id: int
+    settings: Settings
 
 
 class _Backend(Backend):
@@ -113,7 +115,7 @@ class AtriumReceivePack(ReceivePackHandler):
                 yield (command.ref.encode(), b"unpacker error")
             return
         yield (b"unpack", b"ok")
-        push = Push(target.factory, target.blobs, target.repo_id, incoming)
+        push = Push(target.factory, target.blobs, target.repo_id, incoming, target.settings)
         for ref, status in push.apply(commands, atomic=self.has_capability(CAPABILITY_ATOMIC)):
             yield (ref.encode("utf-8", "replace"), status.encode("utf-8", "replace"))
 

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+from dulwich.objects import Blob
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pathspec import GitIgnoreSpec
@@ -36,9 +37,10 @@ from app.hub.read import api_target
 from app.hub.write import FactoryDep, api_route, repo_url
 from app.lfs.schemas import OID_RE
 from app.lfs.service import linked_sizes
+from app.quotas.service import Upload, check_upload
 from app.repos import manage
 from app.repos.commits import AddFile, AddLfsFile, Author, DeletePath, Operation, create_commit
-from app.repos.gitobjects import load_object
+from app.repos.gitobjects import load_object, parse_lfs_pointer
 from app.repos.models import Repo, RepoLfsObject
 from app.repos.service import get_commit, get_repo, resolve_revision
 
@@ -141,7 +143,16 @@ def preupload(
                 "oid": None if entry is None or entry.is_dir else entry.lfs_oid or entry.oid,
             }
         )
+    large = [f.size for f, a in zip(body.files, answer, strict=True) if _sent_large(a)]
+    settings = request.app.state.settings
+    # Refused here, huggingface_hub shows the message; a Xet upload refused later shows the
+    # client only "413" (hf_xet reports the status, not the body).
+    check_upload(session, settings, repo.namespace, Upload(unhashed=large))
     return JSONResponse({"files": answer})
+
+
+def _sent_large(answer: dict[str, Any]) -> bool:
+    return answer["uploadMode"] == "lfs" and not answer["shouldIgnore"]
 
 
 # --- commit (§11) -----------------------------------------------------------------------
@@ -254,6 +265,16 @@ async def commit_body(request: Request) -> CommitRequest:
 CommitBody = Annotated[CommitRequest, Depends(commit_body)]
 
 
+def inline_files(operations: list[Operation]) -> dict[str, int]:
+    """git blob sha1 -> size of the regular files a commit carries (LFS pointers sent inline
+    name objects that were counted when they were uploaded)."""
+    return {
+        Blob.from_string(op.content).id.decode(): len(op.content)
+        for op in operations
+        if isinstance(op, AddFile) and parse_lfs_pointer(op.content) is None
+    }
+
+
 def open_pull_request(factory: sessionmaker[Session], repo_id: int, revision: str) -> int:
     """`create_pr`: the commit lands on a new `refs/pr/N` started at the revision (§3)."""
     with write_transaction(factory) as session:
@@ -275,6 +296,8 @@ def commit(
 ) -> Response:
     target = api_target(request, 5)
     repo = get_repo(session, principal, target.repo_type, target.repo_id, write=True)
+    settings = request.app.state.settings
+    check_upload(session, settings, repo.namespace, Upload(git=inline_files(body.operations)))
     session.close()  # create_commit opens its own sessions; hold no connection meanwhile
     assert principal.user is not None
     revision = target.revision or "main"
@@ -339,6 +362,7 @@ def duplicate_lfs_files(
         target = get_repo(session, principal, body.target.type or "model", body.target.name)
         require_write(session, principal, target.namespace)
         found = linked_sizes(session, source.id, oids)
+        check_upload(session, request.app.state.settings, target.namespace, Upload(lfs=found))
         rows = [{"repo_id": target.id, "oid": oid} for oid in found]
         insert_ignore(session, RepoLfsObject, rows, ["repo_id", "oid"])
     failed = [

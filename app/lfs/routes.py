@@ -26,7 +26,7 @@ from app.auth.permissions import Principal
 from app.blobs import BlobStore
 from app.config import Settings
 from app.deps import BlobsDep, PrincipalDep, SessionDep, SettingsDep
-from app.errors import BadRequest, NotFound, RepoNotFound, Unauthorized
+from app.errors import BadRequest, NotFound, QuotaExceeded, RepoNotFound, Unauthorized
 from app.hub.downloads import PRESIGN_TTL_S, lfs_key
 from app.hub.pagination import base_url
 from app.hub.rawpath import raw_segments
@@ -41,6 +41,7 @@ from app.lfs.schemas import (
     object_error,
 )
 from app.lfs.streams import consume_in_thread
+from app.quotas.service import Upload, check_upload
 from app.repos.models import Repo
 from app.repos.service import get_repo
 from app.xet.links import open_xet_stream, xet_only_object
@@ -134,13 +135,41 @@ def batch(
     if body.hash_algo != "sha256":
         raise BadRequest(f"unsupported hash_algo {body.hash_algo!r}; use sha256")
     linked = service.linked_sizes(session, repo.id, [o.oid for o in body.objects])
+    refusal = _over_quota(session, settings, repo, body.objects, linked) if upload else None
     session.close()  # S3 calls follow; hold no database connection meanwhile
     links = _links(request, settings, target, repo)
     plan = _plan_upload if upload else _plan_download
     multipart = "multipart" in body.transfers
-    objects = [plan(obj, linked, links, settings, blobs, multipart) for obj in body.objects]
+    objects = [
+        object_error(obj.oid, obj.size, 413, refusal)
+        if refusal is not None and _to_upload(obj, linked)
+        else plan(obj, linked, links, settings, blobs, multipart)
+        for obj in body.objects
+    ]
     answer = {"transfer": "basic", "objects": objects, "hash_algo": "sha256"}
     return JSONResponse(answer, media_type=LFS_JSON)
+
+
+def _to_upload(obj: ObjectSpec, linked: dict[str, int]) -> bool:
+    return obj.oid not in linked and _invalid(obj) is None
+
+
+def _over_quota(
+    session: Session,
+    settings: Settings,
+    repo: Repo,
+    objects: list[ObjectSpec],
+    linked: dict[str, int],
+) -> str | None:
+    """Why the objects this batch would upload do not fit the namespace's quota, or None.
+    Every one of them is then refused (per object, 413) before a byte is sent: git-lfs and
+    huggingface_hub (lfs.py, `_upload_lfs_files`) show each object's message and stop."""
+    wanted = {obj.oid: obj.size for obj in objects if _to_upload(obj, linked)}
+    try:
+        check_upload(session, settings, repo.namespace, Upload(lfs=wanted))
+    except QuotaExceeded as exc:
+        return exc.message
+    return None
 
 
 def _invalid(obj: ObjectSpec) -> dict[str, Any] | None:

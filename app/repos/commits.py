@@ -25,6 +25,7 @@ from app.db.base import utcnow
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.errors import BadRequest, EntryNotFound, PreconditionFailed, RevisionNotFound
+from app.quotas.service import record_git_blobs
 from app.repos.gitobjects import (
     EMPTY_TREE_SHA,
     MODE_FILE,
@@ -302,8 +303,10 @@ def commit_row(commit: GitCommit) -> Commit:
 def index_commit(
     session: Session, repo: Repo, commit: GitCommit, rows: Sequence[TreeEntry]
 ) -> None:
-    """Record a commit, its new tree rows and its repo membership (idempotent)."""
+    """Record a commit, its new tree rows, their files as held by the repo (for its
+    namespace's storage usage) and its repo membership (idempotent)."""
     insert_ignore(session, TreeEntry, [_row_dict(r) for r in rows], ["tree_sha", "name"])
+    record_git_blobs(session, repo.id, rows)
     row = commit_row(commit)
     insert_ignore(session, Commit, [_row_dict(row)], ["sha"])
     insert_ignore(

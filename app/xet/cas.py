@@ -25,6 +25,7 @@ from app.blobs.base import exists
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.errors import BadRequest
+from app.quotas.service import RepoQuota, Upload
 from app.repos.models import LfsObject, RepoLfsObject
 from app.xet import hashing
 from app.xet.models import XetDedupChunk, XetFile, XetXorb
@@ -40,13 +41,20 @@ class UnknownXorb(InvalidShard):
 
 
 def store_xorb(
-    factory: sessionmaker[Session], blobs: BlobStore, xorb_hex: str, body: bytes
+    factory: sessionmaker[Session],
+    blobs: BlobStore,
+    xorb_hex: str,
+    body: bytes,
+    quota: RepoQuota | None = None,
 ) -> bool:
-    """Verify and store one xorb; False when it was already stored (never overwritten)."""
+    """Verify and store one xorb; False when it was already stored (never overwritten). A new
+    xorb must fit the quota of the token's namespace (QuotaExceeded) before it is stored."""
     expected = parse_hash(xorb_hex)
     with factory() as session:
         if session.get(XetXorb, xorb_hex) is not None:
             return False
+        if quota is not None:
+            quota.check(session, Upload(raw_bytes=len(body)))
     xorb = parse_xorb(body, expected)
     blobs.put(xorb_key(xorb_hex), [xorb.body], size=len(xorb.body))
     row = {
@@ -127,9 +135,15 @@ def _term_chunks(name: str, term: Term, xorbs: dict[bytes, list[ChunkRef]]) -> l
 
 
 def register_shard(
-    factory: sessionmaker[Session], blobs: BlobStore, repo_id: int, body: bytes
+    factory: sessionmaker[Session],
+    blobs: BlobStore,
+    repo_id: int,
+    body: bytes,
+    quota: RepoQuota | None = None,
 ) -> int:
-    """Verify a shard and register its files for repo_id: 1 if anything was new, else 0."""
+    """Verify a shard and register its files for repo_id: 1 if anything was new, else 0.
+    The files new to the repo's namespace must fit its quota, checked before anything of the
+    shard is stored."""
     shard = parse_shard(body)
     files = [f for f in shard.files if f.terms]  # the empty file needs no registration
     with factory() as session:
@@ -138,6 +152,8 @@ def register_shard(
         if missing:
             raise UnknownXorb(f"shard lists xorb {hashing.to_hex(missing[0])}, never uploaded")
         verified = [verify_file(f, xorbs) for f in files]
+        if quota is not None:
+            quota.check(session, Upload(lfs={v.sha256: v.size for v in verified}))
         known = {
             row.hash: row.sha256
             for row in session.scalars(

@@ -25,6 +25,7 @@ from app.config import Settings
 from app.deps import BlobsDep, PrincipalDep, SessionDep, SettingsDep
 from app.errors import BadRequest, NotFound, PayloadTooLarge
 from app.hub.pagination import base_url
+from app.quotas.service import RepoQuota
 from app.repos.models import LfsObject, RepoLfsObject
 from app.repos.service import get_repo, resolve_revision
 from app.xet import hashing, tokens
@@ -125,11 +126,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
 async def upload_xorb(
     request: Request, prefix: str, xorb: str, settings: SettingsDep, blobs: BlobsDep
 ) -> dict[str, bool]:
-    tokens.token_from_request(settings, request, "write")
+    token = tokens.token_from_request(settings, request, "write")
     parse_hash(xorb)
     body = await _read_body(request, MAX_XORB_BODY)
     factory = request.app.state.sessionmaker
-    inserted = await run_in_threadpool(store_xorb, factory, blobs, xorb.lower(), body)
+    quota = RepoQuota(settings, token.repo_id)
+    inserted = await run_in_threadpool(store_xorb, factory, blobs, xorb.lower(), body, quota)
     return {"was_inserted": inserted}
 
 
@@ -138,7 +140,8 @@ async def upload_shard(request: Request, settings: SettingsDep, blobs: BlobsDep)
     token = tokens.token_from_request(settings, request, "write")
     body = await _read_body(request, MAX_SHARD_BODY)
     factory = request.app.state.sessionmaker
-    result = await run_in_threadpool(register_shard, factory, blobs, token.repo_id, body)
+    quota = RepoQuota(settings, token.repo_id)
+    result = await run_in_threadpool(register_shard, factory, blobs, token.repo_id, body, quota)
     return {"result": result}
 
 
@@ -149,9 +152,10 @@ async def upload_shard_v2(request: Request, settings: SettingsDep, blobs: BlobsD
     token = tokens.token_from_request(settings, request, "write")
     body = await _read_body(request, MAX_SHARD_BODY)
     factory = request.app.state.sessionmaker
+    quota = RepoQuota(settings, token.repo_id)
 
     async def work() -> int:
-        return await run_in_threadpool(register_shard, factory, blobs, token.repo_id, body)
+        return await run_in_threadpool(register_shard, factory, blobs, token.repo_id, body, quota)
 
     answer = await settle_or_stream(work)
     media = "application/x-ndjson"
