@@ -42,6 +42,11 @@ def api_write(caller: str, visibility: str) -> int:
     return 200 if caller in WRITERS else 403
 
 
+def inference(caller: str, visibility: str) -> int:
+    """Whoever may read the repo may run it; this repo holds no model, which readers learn."""
+    return 404 if visibility == "private" and caller in HIDDEN else 400
+
+
 def challenged_read(caller: str, visibility: str) -> int:
     """git and git-lfs: anonymous gets 401 to make the client send credentials."""
     if visibility == "private" and caller == "anonymous":
@@ -130,6 +135,37 @@ ROUTES = [
         options=lambda: {"json": {"files": [{"path": "a.txt", "size": 5, "sample": "cHJvYmU="}]}},
     ),
     Route("create branch", "POST", "/api/models/{id}/branch/b-{rand}", api_write),
+    Route(
+        "create tag",
+        "POST",
+        "/api/models/{id}/tag/main",
+        api_write,
+        options=lambda: {"json": {"tag": f"t-{secrets.token_hex(4)}"}},
+    ),
+    Route(
+        "settings",
+        "PUT",
+        "/api/models/{id}/settings",
+        api_write,
+        options=lambda: {"json": {"gated": False}},
+    ),
+    Route(
+        "inference", "POST", "/models/{id}", inference, options=lambda: {"json": {"inputs": "hi"}}
+    ),
+    Route(
+        "inference task",
+        "POST",
+        "/models/{id}/pipeline/feature-extraction",
+        inference,
+        options=lambda: {"json": {"inputs": "hi"}},
+    ),
+    Route(
+        "openai chat",
+        "POST",
+        "/models/{id}/v1/chat/completions",
+        inference,
+        options=lambda: {"json": {"messages": [{"role": "user", "content": "hi"}]}},
+    ),
     Route("xet write token", "GET", "/api/models/{id}/xet-write-token/main", api_write),
     Route(
         "lfs upload",
