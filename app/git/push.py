@@ -31,6 +31,7 @@ from dulwich.refs import check_ref_format
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit.service import Actor, record_push
 from app.blobs import BlobStore
 from app.config import Settings
 from app.db.engine import write_transaction
@@ -94,12 +95,14 @@ class Push:
         repo_id: int,
         incoming: Incoming,
         settings: Settings,
+        actor: Actor,
     ):
         self.factory = factory
         self.blobs = blobs
         self.repo_id = repo_id
         self.incoming = incoming
         self.settings = settings
+        self.actor = actor
         self.new_files: dict[str, int] = {}  # regular files of the commands checked so far
 
     def apply(self, commands: Sequence[RefCommand], *, atomic: bool) -> list[tuple[str, str]]:
@@ -142,6 +145,7 @@ class Push:
                 if not _move(session, repo, update):
                     session.rollback()
                     return f"fetch first: {update.ref} moved while pushing"
+                record_push(session, self.actor, repo, update.ref, update.old, update.new)
                 for commit in update.commits:
                     index_commit(session, repo, commit, [])
                 _index_rows(session, update.rows)

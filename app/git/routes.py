@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from app.audit.service import Actor
 from app.auth.permissions import Principal, can_read, require_write
 from app.deps import get_blobs, get_principal, get_sessionmaker, get_settings
 from app.errors import AtriumError, BadRequest, RepoNotFound, Unauthorized
@@ -151,7 +152,9 @@ def _result(service: str, content: Iterator[bytes] | AsyncIterator[bytes]) -> Re
 
 def _receive_pack(request: Request, repo: GitRepo, body: IO[bytes]) -> Response:
     settings = request.app.state.settings
-    target = PushTarget(get_sessionmaker(request), get_blobs(request), repo.repo_id, settings)
+    actor = Actor.of(request, request.state.principal, "git")  # set by open_repo
+    factory, blobs = get_sessionmaker(request), get_blobs(request)
+    target = PushTarget(factory, blobs, repo.repo_id, settings, actor)
     return _result(
         RECEIVE_PACK, stream_reply(serve(RECEIVE_PACK, repo.view(request), body, target))
     )

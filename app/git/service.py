@@ -42,6 +42,7 @@ from dulwich.server import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit.service import Actor
 from app.blobs import BlobStore
 from app.config import Settings
 from app.errors import AtriumError
@@ -83,6 +84,7 @@ class PushTarget:
     blobs: BlobStore
     repo_id: int
     settings: Settings
+    actor: Actor  # who pushes, for the audit log
 
 
 class _Backend(Backend):
@@ -115,7 +117,9 @@ class AtriumReceivePack(ReceivePackHandler):
                 yield (command.ref.encode(), b"unpacker error")
             return
         yield (b"unpack", b"ok")
-        push = Push(target.factory, target.blobs, target.repo_id, incoming, target.settings)
+        push = Push(
+            target.factory, target.blobs, target.repo_id, incoming, target.settings, target.actor
+        )
         for ref, status in push.apply(commands, atomic=self.has_capability(CAPABILITY_ATOMIC)):
             yield (ref.encode("utf-8", "replace"), status.encode("utf-8", "replace"))
 

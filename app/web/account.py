@@ -125,6 +125,7 @@ async def new_token(page: PageDep) -> Response:
         )
         record_token(db, _actor(page), "token.create", issued.token, user.name)
         created = (issued.token.label, issued.secret)
+    page.db.rollback()  # ends the read snapshot taken before the write: the list shows the token
     # Shown on this answer only, never stored: a reload (GET) lists it without the secret.
     return _tokens(page, created=created)
 
