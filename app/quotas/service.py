@@ -60,8 +60,10 @@ def format_size(size: int) -> str:
     """`9.8 GB`: decimal units, as the Hub shows sizes."""
     value = float(size)
     for unit in SIZE_UNITS:
-        if value < 1000 or unit == SIZE_UNITS[-1]:
-            return f"{size} bytes" if unit == "bytes" else f"{value:.3g} {unit}"
+        if value < 999.5 or unit == SIZE_UNITS[-1]:  # .3g would print 1e+03
+            if unit == "bytes":
+                return "1 byte" if size == 1 else f"{size} bytes"
+            return f"{value:.3g} {unit}"
         value /= 1000
     raise AssertionError("unreachable")
 
@@ -130,7 +132,7 @@ def _new_bytes(
     return sum(size for oid, size in sizes.items() if oid not in held)
 
 
-def _undeclared_sizes(session: Session, namespace: str, sizes: Sequence[int]) -> int:
+def _unmatched_sizes(session: Session, namespace: str, sizes: Sequence[int]) -> int:
     """The total of the sizes that no large object of the namespace has: those files cannot
     be content it holds, whatever their hash."""
     held = set(
@@ -168,7 +170,7 @@ def check_upload(session: Session, settings: Settings, namespace: str, upload: U
     if upload.git:
         needed += _new_bytes(session, namespace, RepoGitBlob, upload.git)
     if upload.unhashed:
-        needed += _undeclared_sizes(session, namespace, upload.unhashed)
+        needed += _unmatched_sizes(session, namespace, upload.unhashed)
     if not needed:
         return
     used = usage(session, settings, namespace).used
