@@ -199,6 +199,18 @@ def fsck_command() -> None:
         sys.exit(1)
 
 
+@main.command("scan-pickles")
+@friendly_errors
+def scan_pickles_command() -> None:
+    """Scan the pickle files that have no verdict yet (committed before scanning existed);
+    commits scan their own files, so this is only needed once after upgrading."""
+    from app.security.service import scan_unscanned
+
+    app = _ready_app()
+    count = scan_unscanned(app.state.sessionmaker, app.state.blobs)
+    click.echo(f"scanned {count} pickle file(s)")
+
+
 @main.command("gc")
 @click.option(
     "--grace-hours",

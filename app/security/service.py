@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobs import BlobStore
@@ -27,6 +27,7 @@ from app.repos.models import TreeEntry
 from app.security.models import PickleScan
 from app.security.scanner import (
     ERROR,
+    PICKLE_SUFFIXES,
     SAFE,
     SCANNER,
     RangeFile,
@@ -38,6 +39,7 @@ from app.security.scanner import (
 from app.xet.links import open_xet_stream, xet_only_object
 
 log = logging.getLogger(__name__)
+BACKFILL_BATCH = 100  # files scanned per verdict transaction by `atrium scan-pickles`
 
 
 def content_key(lfs_oid: str | None, oid: str) -> str:
@@ -190,3 +192,17 @@ def scan_of(session: Session, file: ContentFile) -> PickleScan | None:
     if not is_pickle_path(file.path):
         return None
     return session.get(PickleScan, content_key(file.lfs_oid, file.oid))
+
+
+def scan_unscanned(factory: sessionmaker[Session], blobs: BlobStore) -> int:
+    """Scan every indexed pickle file content that has no verdict (files committed before
+    scanning existed); returns how many were scanned. Safe while the server runs."""
+    suffixes = [func.lower(TreeEntry.name).like(f"%{suffix}") for suffix in PICKLE_SUFFIXES]
+    with factory() as session:
+        rows = session.scalars(select(TreeEntry).where(TreeEntry.kind == "blob", or_(*suffixes)))
+        unique = {content_key(row.lfs_oid, row.oid): row for row in rows}
+        known = verdicts(session, unique)
+    missing = [row for key, row in unique.items() if key not in known]
+    for start in range(0, len(missing), BACKFILL_BATCH):
+        scan_new_files(factory, blobs, missing[start : start + BACKFILL_BATCH])
+    return len(missing)

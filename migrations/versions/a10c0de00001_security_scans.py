@@ -5,8 +5,8 @@ Revises: 7a3c0de5f1e2
 Create Date: 2026-11-26 13:40:00
 
 `pickle_scans` holds one verdict per file content (LFS sha256 or git blob sha1). Files committed
-before this revision have none: `model_info` reports `scansDone: false` for them and inference
-refuses their pickles until they are committed again.
+before this revision have none: `model_info` reports `scansDone: false` and inference refuses
+their pickles until `atrium scan-pickles` scans them.
 """
 
 from collections.abc import Sequence

@@ -15,8 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
+from dulwich.objects import Blob
 from huggingface_hub import HfApi
+from sqlalchemy import delete
 
+from app.db.engine import write_transaction
+from app.security.models import PickleScan
 from app.security.scanner import ERROR, SAFE, UNSAFE, RangeFile, scan
 from tests.git.gitkit import Git, give_lfs_object, lfs_pointer, repo_url
 from tests.hub.readkit import Owner, make_repo, new_owner
@@ -39,8 +43,9 @@ def torch_file(*, legacy: bool = False) -> bytes:
     return out.getvalue()
 
 
-def evil_torch_zip() -> bytes:
-    """A torch zip whose data.pkl was swapped for a malicious pickle; the tensors stay."""
+def evil_torch_zip(padding: int = 0) -> bytes:
+    """A torch zip whose data.pkl was swapped for a malicious pickle; the tensors stay, with
+    one more of `padding` random bytes."""
     source = zipfile.ZipFile(io.BytesIO(torch_file()))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as target:
@@ -49,6 +54,8 @@ def evil_torch_zip() -> bytes:
             if name.endswith("/data.pkl"):
                 data = pickle.dumps({"weight": _Boom()})
             target.writestr(name, data)
+        if padding:
+            target.writestr(f"{name.split('/')[0]}/data/99", os.urandom(padding))
     return out.getvalue()
 
 
@@ -151,6 +158,18 @@ def test_a_torch_zip_with_a_malicious_pickle_is_flagged(server: LiveServer) -> N
     assert issues == {"weights/model.pt": {SYSTEM}}
 
 
+def test_a_malicious_pickle_uploaded_through_xet_is_read_from_the_cas(server: LiveServer) -> None:
+    owner = new_owner(server)
+    owner.api.create_repo(f"{owner.name}/via-xet")
+    repo_id = f"{owner.name}/via-xet"
+    padded = evil_torch_zip(padding=3 * 1024 * 1024)  # read by ranges, not whole
+    owner.api.upload_file(path_or_fileobj=padded, path_in_repo="model.ckpt", repo_id=repo_id)
+    [entry] = owner.api.get_paths_info(repo_id, ["model.ckpt"], expand=True)
+    assert entry.xet_hash is not None and entry.lfs is not None
+    assert server.app().state.blobs.size(f"lfs/{entry.lfs.sha256}") is None  # only in the CAS
+    assert flagged(owner.api, repo_id) == {"model.ckpt": {SYSTEM}}
+
+
 @pytest.mark.e2e
 def test_malicious_pickles_pushed_with_git_are_flagged(server: LiveServer, tmp_path: Path) -> None:
     owner = new_owner(server)
@@ -165,6 +184,20 @@ def test_malicious_pickles_pushed_with_git_are_flagged(server: LiveServer, tmp_p
     git.run("push", cwd=work)
     issues = flagged(owner.api, repo.repo_id)
     assert issues == {"pytorch_model.bin": {SYSTEM}, "small.pkl": {SYSTEM}}
+
+
+def test_files_committed_before_scanning_are_scanned_by_the_cli(server: LiveServer) -> None:
+    owner = new_owner(server)
+    repo, _ = make_repo(owner, "older", {"model.pkl": EVIL})
+    key = Blob.from_string(EVIL).id.decode()
+    with write_transaction(server.app().state.sessionmaker) as session:
+        session.execute(delete(PickleScan).where(PickleScan.oid == key))
+    status = owner.api.model_info(repo.repo_id, securityStatus=True).security_repo_status
+    assert status == {"scansDone": False, "filesWithIssues": []}
+    done = server.cli("scan-pickles")
+    assert done.returncode == 0, done.stderr
+    assert "scanned" in done.stdout
+    assert flagged(owner.api, repo.repo_id) == {"model.pkl": {SYSTEM}}
 
 
 # --- inference -------------------------------------------------------------------------------
