@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from huggingface_hub import CommitOperationAdd, HfApi, constants
+from huggingface_hub import CommitOperationAdd, CommitOperationCopy, HfApi, constants
 from huggingface_hub.errors import HfHubHTTPError
 
 from tests.git.gitkit import Git, repo_url
@@ -98,6 +98,20 @@ def test_inline_commit_past_quota_is_refused_whole(server: LiveServer, owner: Ow
     assert snapshot(api, repo_id) == before
     api.create_commit(repo_id, operations[:1], commit_message="fits")
     assert "notes.txt" in api.list_repo_files(repo_id)
+
+
+def test_cross_repo_copy_past_quota_is_refused(server: LiveServer, owner: Owner) -> None:
+    source = new_owner(server)
+    source_repo = new_repo(source)
+    weights = secrets.token_bytes(2000 * KB)
+    source.api.upload_file(path_or_fileobj=weights, path_in_repo="w.bin", repo_id=source_repo)
+    api, repo_id = owner.api, new_repo(owner)
+    set_quota(server, owner.name, "1MB")
+    before = snapshot(api, repo_id)
+    copy = CommitOperationCopy("w.bin", "w.bin", src_repo_id=source_repo, src_repo_type="model")
+    with pytest.raises(HfHubHTTPError, match="Storage quota of namespace"):
+        api.create_commit(repo_id, [copy], commit_message="copy 2 MB")
+    assert snapshot(api, repo_id) == before
 
 
 def test_git_push_past_quota_is_refused(server: LiveServer, owner: Owner, tmp_path: Path) -> None:
