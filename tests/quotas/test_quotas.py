@@ -84,6 +84,30 @@ def test_upload_past_quota_is_refused_and_fits_once_raised(
     assert "2.6 MB used of 5 MB" in server.cli("quota", "show", owner.name).stdout
 
 
+@pytest.mark.skipif("on" not in XET_MODES, reason="ATRIUM_TEST_XET leaves Xet out")
+def test_xet_shard_of_content_stored_elsewhere_is_refused(
+    server: LiveServer, owner: Owner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Xorbs another namespace stored are not sent again; the shard that would give their
+    file to this namespace is what the quota refuses."""
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "0")
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
+    content = secrets.token_bytes(2000 * KB)
+    source = new_owner(server)
+    source.api.upload_file(path_or_fileobj=content, path_in_repo="w.bin", repo_id=new_repo(source))
+    api, repo_id = owner.api, new_repo(owner)
+    # An object of the same size lets the upload past preupload's size-only check.
+    api.upload_file(
+        path_or_fileobj=secrets.token_bytes(len(content)), path_in_repo="x.bin", repo_id=repo_id
+    )
+    set_quota(server, owner.name, "3MB")
+    before = snapshot(api, repo_id)
+    with pytest.raises(Exception, match="413"):
+        api.upload_file(path_or_fileobj=content, path_in_repo="w.bin", repo_id=repo_id)
+    assert snapshot(api, repo_id) == before
+    assert "2 MB used of 3 MB" in server.cli("quota", "show", owner.name).stdout
+
+
 def test_inline_commit_past_quota_is_refused_whole(server: LiveServer, owner: Owner) -> None:
     api, repo_id = owner.api, new_repo(owner)
     set_quota(server, owner.name, "1MB")
