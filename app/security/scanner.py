@@ -15,7 +15,8 @@ was complete; picklescan logs, but does not report, two ways a scan can fall sho
   which might hold a pickle: `error`.
 
 An exception from the scanner, or a file whose pickles need more than `MAX_SCAN_READ` bytes
-read, is an `error` too. Callers treat `error` as unsafe.
+read, is an `error` too. Callers treat `error` as unsafe. A stored object that cannot be read
+is not a verdict: that error is raised again, even where picklescan swallowed it.
 """
 
 from __future__ import annotations
@@ -74,12 +75,14 @@ def scan(data: ScanInput, path: str) -> Verdict:
     logger.addHandler(problems)
     try:
         result = scan_bytes(data, FILE_ID, suffix, strict=True)
-    except ScanLimit as exc:
-        return Verdict(ERROR, detail=str(exc))
     except Exception as exc:
+        if isinstance(data, RangeFile) and data.failure is not None:
+            return _read_failure(data.failure)
         return Verdict(ERROR, detail=f"the scanner failed: {type(exc).__name__}: {exc}")
     finally:
         logger.removeHandler(problems)
+    if isinstance(data, RangeFile) and data.failure is not None:
+        return _read_failure(data.failure)  # picklescan catches errors of reads mid-pickle
     imports = sorted(
         {f"{g.module}.{g.name}" for g in result.globals if g.safety != SafetyLevel.Innocuous}
     )
@@ -88,6 +91,14 @@ def scan(data: ScanInput, path: str) -> Verdict:
     if result.scan_err or problems.lines:
         return Verdict(ERROR, detail=problems.lines[0] if problems.lines else "unparsable pickle")
     return Verdict(SAFE)
+
+
+def _read_failure(failure: Exception) -> Verdict:
+    """A read that failed under the scanner: over the limit is a verdict, a store that did
+    not answer is not (it is raised again, so no verdict records an outage)."""
+    if isinstance(failure, ScanLimit):
+        return Verdict(ERROR, detail=str(failure))
+    raise failure
 
 
 class _ScanLog(logging.Handler):
@@ -126,6 +137,7 @@ class RangeFile(io.RawIOBase):
         self.window_start = 0
         self.window = b""
         self.fetched = 0
+        self.failure: Exception | None = None  # the first failed read, even if swallowed
 
     def readable(self) -> bool:
         return True
@@ -171,7 +183,11 @@ class RangeFile(io.RawIOBase):
     def _fetch(self, wanted: int) -> None:
         length = min(max(wanted, READ_WINDOW), self.length - self.pos)
         self.fetched += length
-        if self.fetched > self.limit:
-            raise ScanLimit(f"its pickles need more than {self.limit:,} bytes read")
-        self.window_start = self.pos
-        self.window = b"".join(self.open_range(self.pos, length))
+        try:
+            if self.fetched > self.limit:
+                raise ScanLimit(f"its pickles need more than {self.limit:,} bytes read")
+            window = b"".join(self.open_range(self.pos, length))
+        except Exception as exc:
+            self.failure = self.failure or exc
+            raise
+        self.window_start, self.window = self.pos, window

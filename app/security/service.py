@@ -19,6 +19,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobs import BlobStore
+from app.blobs.base import BlobNotFound
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.git.history import chunks
@@ -58,10 +59,14 @@ def scan_new_files(
     }
     if not wanted:
         return
-    with factory() as session:
+    with factory() as session:  # closed before scanning: no connection held meanwhile
         known = set(verdicts(session, wanted))
         todo = {key: row for key, row in wanted.items() if key not in known}
-        found = {key: _scan_row(session, blobs, row) for key, row in todo.items()}
+        xet: dict[str, str | None] = {}
+        for key, row in todo.items():
+            if row.lfs_oid is not None:
+                xet[key] = xet_only_object(session, blobs, row.lfs_oid)
+    found = {key: _scan_row(blobs, row, xet.get(key)) for key, row in todo.items()}
     if found:
         record(factory, found)
 
@@ -76,28 +81,29 @@ def record(factory: sessionmaker[Session], found: dict[str, Verdict]) -> None:
         insert_ignore(session, PickleScan, values, ["oid"])
 
 
-def _scan_row(session: Session, blobs: BlobStore, row: TreeEntry) -> Verdict:
+def _scan_row(blobs: BlobStore, row: TreeEntry, xet_hash: str | None) -> Verdict:
+    """The verdict on one file. Content missing from the store is an `error` verdict; a store
+    that fails to answer raises (StorageUnavailable): a verdict is kept for good, and must
+    not record an outage."""
     try:
-        with _open(session, blobs, row) as data:
-            verdict = scan(data, row.name)
-    except Exception as exc:
-        verdict = Verdict(ERROR, detail=f"the file could not be read: {exc}")
+        verdict = scan(_open(blobs, row, xet_hash), row.name)
+    except BlobNotFound as exc:
+        verdict = Verdict(ERROR, detail=f"the file is missing from storage: {exc.message}")
     if not verdict.safe:
         log.warning("pickle scan of %s (%s): %s %s", row.name, row.oid, verdict.status,
                     verdict.imports or verdict.detail)  # fmt: skip
     return verdict
 
 
-def _open(session: Session, blobs: BlobStore, row: TreeEntry) -> ScanInput:
+def _open(blobs: BlobStore, row: TreeEntry, xet_hash: str | None) -> ScanInput:
     """The file's bytes: a regular file is a small git blob, read whole; a large file is read
-    by ranges from `lfs/<oid>`, or from Xet when it only came through Xet."""
+    by ranges from `lfs/<oid>`, or from the CAS when it only came through Xet."""
     if row.lfs_oid is None:
         return io.BytesIO(load_object(blobs, row.oid).as_raw_string())
-    oid = row.lfs_oid
-    xet_hash = xet_only_object(session, blobs, oid)
     if xet_hash is not None:
         return RangeFile(lambda start, n: open_xet_stream(blobs, xet_hash, start, n), row.size)
-    return RangeFile(lambda start, n: blobs.open(f"lfs/{oid}", start, n), row.size)
+    key = f"lfs/{row.lfs_oid}"
+    return RangeFile(lambda start, n: blobs.open(key, start, n), row.size)
 
 
 def verdicts(session: Session, keys: Iterable[str]) -> dict[str, PickleScan]:

@@ -20,6 +20,7 @@ from huggingface_hub import HfApi
 from sqlalchemy import delete
 
 from app.db.engine import write_transaction
+from app.errors import StorageUnavailable
 from app.security.models import PickleScan
 from app.security.scanner import ERROR, SAFE, UNSAFE, RangeFile, scan
 from tests.git.gitkit import Git, give_lfs_object, lfs_pointer, repo_url
@@ -104,6 +105,20 @@ def test_range_reads_find_the_pickle_of_a_zip_and_stop_at_the_read_limit() -> No
     capped = RangeFile(lambda s, n: [big[s : s + n]], len(big), limit=100_000)
     verdict = scan(capped, "model.pkl")
     assert verdict.status == ERROR and "100,000 bytes" in (verdict.detail or "")
+
+
+def test_a_store_that_fails_mid_scan_gives_no_verdict() -> None:
+    """picklescan swallows errors of reads inside a pickle; an outage must still not become
+    a verdict, which would be kept for good."""
+    data = pickle.dumps([b"x" * 3_000_000, _Boom()])
+
+    def flaky(start: int, length: int) -> list[bytes]:
+        if 0 < start < len(data) - 100_000:  # the zip probe of the end answers, not the middle
+            raise StorageUnavailable("the bucket did not answer")
+        return [data[start : start + length]]
+
+    with pytest.raises(StorageUnavailable):
+        scan(RangeFile(flaky, len(data)), "model.pkl")
 
 
 # --- every write path, shown on every read path ----------------------------------------------
