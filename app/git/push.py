@@ -9,6 +9,8 @@ For each ref command `old new ref` git sends, in this order:
 3. file paths follow the API's rules (no `..`, `.git`, control characters; no submodules);
 4. every git-lfs pointer in a new blob must name an object uploaded to *this* repo and
    verified, with the pointer's size (as `app.repos.commits.lfs_size_for` does for the API);
+   the new regular files must fit the namespace's storage quota (`app.quotas.service`; LFS
+   objects were counted when they were uploaded);
 5. then one transaction moves the ref by compare-and-swap from `old` (so a push racing an API
    commit loses cleanly and is told to fetch first), indexes the new commits and trees, and
    refreshes the card metadata when `main` moves, like `create_commit` + `update_card`.

@@ -4,7 +4,9 @@
 through LFS/Xet first (`lfs`), and whether `.gitignore` drops it. `commit` reads the NDJSON
 body line by line (a commit may inline up to about 1 GB), turns it into the repo model's
 operations and applies them with `app.repos.commits.create_commit`: every LFS object it names
-must have been uploaded to this repo, or nothing changes.
+must have been uploaded to this repo, or nothing changes. Both refuse (413) what would take
+the namespace past its storage quota (`app.quotas.service`): preupload from the sizes of the
+large files, the commit from its inline files.
 """
 
 from __future__ import annotations
