@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import version
+from typing import NoReturn
 
 from picklescan.scanner import SafetyLevel, scan_bytes
 
@@ -34,7 +35,7 @@ MiB = 1024 * 1024
 # Total bytes the scanner may read from one file. Pickles in model files are small (torch keeps
 # tensors outside them); a pickle with gigabytes inline would be held in memory by the parser.
 MAX_SCAN_READ = 512 * MiB
-READ_WINDOW = 1 * MiB  # bytes fetched per range read of a stored object
+READ_WINDOW = 64 * 1024  # bytes per range read: a zip probe of each member needs only a few
 FILE_ID = "file"  # how the scanned file is named in picklescan's log lines
 SCANNER = f"picklescan {version('picklescan')}"
 # Files loaded with pickle (torch.load, joblib.load, pickle.load, numpy with allow_pickle).
@@ -126,7 +127,9 @@ OpenRange = Callable[[int, int], Iterator[bytes]]
 class RangeFile(io.RawIOBase):
     """A read-only, seekable file over ranged reads of a stored object, so that a zip's
     central directory and members are reached without fetching the whole object. Reads are
-    windowed (`READ_WINDOW`) and their total is capped (`MAX_SCAN_READ`, then ScanLimit)."""
+    fetched in windows of `READ_WINDOW` (a pickle is parsed a few bytes at a time); what the
+    scanner reads in all is capped (`limit`, then ScanLimit), checked before any read so a
+    length field in a hostile pickle never allocates more than that."""
 
     def __init__(self, open_range: OpenRange, size: int, limit: int = MAX_SCAN_READ):
         super().__init__()
@@ -134,9 +137,9 @@ class RangeFile(io.RawIOBase):
         self.length = size
         self.limit = limit
         self.pos = 0
+        self.consumed = 0
         self.window_start = 0
         self.window = b""
-        self.fetched = 0
         self.failure: Exception | None = None  # the first failed read, even if swallowed
 
     def readable(self) -> bool:
@@ -160,15 +163,20 @@ class RangeFile(io.RawIOBase):
 
     def read(self, size: int | None = -1) -> bytes:
         end = self.length if size is None or size < 0 else min(self.length, self.pos + size)
+        if self.consumed + end - self.pos > self.limit:
+            self._fail(ScanLimit(f"its pickles need more than {self.limit:,} bytes read"))
         out = bytearray()
         while self.pos < end:
             offset = self.pos - self.window_start
             if not 0 <= offset < len(self.window):
                 self._fetch(end - self.pos)
                 offset = 0
+                if not self.window:
+                    break  # the store has fewer bytes than the index says: a short read
             piece = self.window[offset : offset + end - self.pos]
             out += piece
             self.pos += len(piece)
+        self.consumed += len(out)
         return bytes(out)
 
     def readline(self, size: int | None = -1) -> bytes:
@@ -182,12 +190,13 @@ class RangeFile(io.RawIOBase):
 
     def _fetch(self, wanted: int) -> None:
         length = min(max(wanted, READ_WINDOW), self.length - self.pos)
-        self.fetched += length
+        self.window_start = self.pos
         try:
-            if self.fetched > self.limit:
-                raise ScanLimit(f"its pickles need more than {self.limit:,} bytes read")
-            window = b"".join(self.open_range(self.pos, length))
+            self.window = b"".join(self.open_range(self.pos, length))
         except Exception as exc:
-            self.failure = self.failure or exc
-            raise
-        self.window_start, self.window = self.pos, window
+            self.window = b""
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> NoReturn:
+        self.failure = self.failure or exc
+        raise exc
