@@ -218,22 +218,32 @@ def test_files_committed_before_scanning_are_scanned_by_the_cli(server: LiveServ
 # --- inference -------------------------------------------------------------------------------
 
 
+PICKLE_REPOS = ("evil-tc", "unscanned-tc")
+
+
 @pytest.fixture(scope="module")
 def pickle_owner(backend: Backend) -> Iterator[Owner]:
-    """A user on an inference server that may load the pickle weights of its repo evil-tc."""
+    """A user on an inference server that may load the pickle weights of its PICKLE_REPOS."""
     name = f"picklelab{secrets.token_hex(4)}"
-    env = {"ATRIUM_INFERENCE_WORKERS": "1", "ATRIUM_INFERENCE_ALLOW_PICKLE": f"{name}/evil-tc"}
+    allowed = ",".join(f"{name}/{repo}" for repo in PICKLE_REPOS)
+    env = {"ATRIUM_INFERENCE_WORKERS": "1", "ATRIUM_INFERENCE_ALLOW_PICKLE": allowed}
     server = start_server(backend, env)
     _, token = server.new_user(name)
     yield Owner(server, name, token)
     server.stop()
 
 
-def test_inference_refuses_a_model_with_an_unsafe_pickle(pickle_owner: Owner) -> None:
+def test_inference_refuses_models_with_unsafe_or_unscanned_pickles(pickle_owner: Owner) -> None:
     files, _ = kit.model_files("text-classification")  # config and tokenizer, no weights
-    repo, _ = make_repo(pickle_owner, "evil-tc", {**files, "pytorch_model.bin": EVIL})
-    url = f"{pickle_owner.server.url}/models/{repo.repo_id}"
-    answer = httpx.post(url, json={"inputs": "a"}, timeout=60)
-    assert answer.status_code == 422
-    error = answer.json()["error"]
-    assert "pytorch_model.bin" in error and SYSTEM in error
+    evil, _ = make_repo(pickle_owner, "evil-tc", {**files, "pytorch_model.bin": EVIL})
+    benign = torch_file()
+    unscanned, _ = make_repo(pickle_owner, "unscanned-tc", {**files, "pytorch_model.bin": benign})
+    with write_transaction(pickle_owner.server.app().state.sessionmaker) as session:
+        key = Blob.from_string(benign).id.decode()
+        session.execute(delete(PickleScan).where(PickleScan.oid == key))
+    for repo, why in ((evil, SYSTEM), (unscanned, "has not been scanned")):
+        url = f"{pickle_owner.server.url}/models/{repo.repo_id}"
+        answer = httpx.post(url, json={"inputs": "a"}, timeout=60)
+        assert answer.status_code == 422, answer.text
+        error = answer.json()["error"]
+        assert "pytorch_model.bin" in error and why in error
