@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -103,13 +104,18 @@ def _read_failure(failure: Exception) -> Verdict:
 
 
 class _ScanLog(logging.Handler):
-    """Collects the log lines that mean the scan was incomplete (see the module docstring)."""
+    """Collects the log lines that mean the scan was incomplete (see the module docstring).
+    Scans run on many threads at once and picklescan has one logger: each handler keeps only
+    the lines of the thread that runs its scan (picklescan logs from the calling thread)."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self.thread:
+            return
         message = record.getMessage()
         parse = _NOT_PARSED.search(message)
         if parse is not None:

@@ -8,6 +8,7 @@ import io
 import os
 import pickle
 import secrets
+import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,6 +106,25 @@ def test_range_reads_find_the_pickle_of_a_zip_and_stop_at_the_read_limit() -> No
     capped = RangeFile(lambda s, n: [big[s : s + n]], len(big), limit=100_000)
     verdict = scan(capped, "model.pkl")
     assert verdict.status == ERROR and "100,000 bytes" in (verdict.detail or "")
+
+
+def test_a_scan_ignores_the_log_lines_of_a_scan_on_another_thread() -> None:
+    """picklescan reports parse failures only in its (shared) log: a garbage file scanned on
+    another thread meanwhile must not turn this scan into an error."""
+    data = pickle.dumps({"labels": ["a", "b"]})
+    other: list[str] = []
+
+    def open_range(start: int, length: int) -> list[bytes]:
+        if not other:  # mid-scan, another thread scans garbage to completion
+            garbage = threading.Thread(
+                target=lambda: other.append(scan(io.BytesIO(b"garbage"), "x.pkl").status)
+            )
+            garbage.start()
+            garbage.join()
+        return [data[start : start + length]]
+
+    assert scan(RangeFile(open_range, len(data)), "model.pkl").status == SAFE
+    assert other == [ERROR]
 
 
 def test_a_store_that_fails_mid_scan_gives_no_verdict() -> None:
