@@ -74,6 +74,8 @@ def scan(data: ScanInput, path: str) -> Verdict:
     suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else None
     problems = _ScanLog()
     logger = logging.getLogger("picklescan")
+    if logger.getEffectiveLevel() > logging.WARNING:
+        logger.setLevel(logging.WARNING)  # its warnings are how an incomplete scan shows
     logger.addHandler(problems)
     try:
         result = scan_bytes(data, FILE_ID, suffix, strict=True)

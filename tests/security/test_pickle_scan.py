@@ -5,6 +5,7 @@ files. Payloads are real: `torch.save` files and pickles whose `__reduce__` call
 from __future__ import annotations
 
 import io
+import logging
 import os
 import pickle
 import secrets
@@ -106,6 +107,16 @@ def test_range_reads_find_the_pickle_of_a_zip_and_stop_at_the_read_limit() -> No
     capped = RangeFile(lambda s, n: [big[s : s + n]], len(big), limit=100_000)
     verdict = scan(capped, "model.pkl")
     assert verdict.status == ERROR and "100,000 bytes" in (verdict.detail or "")
+
+
+def test_an_incomplete_scan_is_an_error_whatever_the_log_level() -> None:
+    root = logging.getLogger()
+    saved = root.level
+    root.setLevel(logging.ERROR)  # ATRIUM_LOG_LEVEL=error
+    try:
+        assert scan(io.BytesIO(b"not a pickle at all"), "model.pkl").status == ERROR
+    finally:
+        root.setLevel(saved)
 
 
 def test_a_scan_ignores_the_log_lines_of_a_scan_on_another_thread() -> None:
