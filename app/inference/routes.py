@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from app.auth.permissions import Principal
-from app.deps import PrincipalDep
+from app.deps import PrincipalDep, UserDep
 from app.errors import Forbidden
 from app.inference.deps import Inference, InferenceDep, lifespan, loading_response
 from app.inference.errors import ModelLoading
@@ -147,7 +147,7 @@ async def infer_task(
 
 
 @router.get("/api/inference/status", summary="Workers and their loaded models (admins)")
-def inference_status(inference: InferenceDep, principal: PrincipalDep) -> dict[str, Any]:
+def inference_status(inference: InferenceDep, principal: UserDep) -> dict[str, Any]:
     if not principal.is_admin:
         raise Forbidden("Only administrators may see the inference workers")
     return {"workers": inference.pool.status(), "time": time.time()}

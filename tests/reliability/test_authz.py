@@ -233,6 +233,40 @@ def test_every_caller_gets_exactly_the_expected_status(
     assert not wrong, wrong
 
 
+def admins_only(caller: str) -> int:
+    return 401 if caller == "anonymous" else 200 if caller == "admin" else 403
+
+
+def members_and_admins(caller: str) -> int:
+    if caller == "anonymous":
+        return 401
+    return 403 if caller == "outsider" else 200
+
+
+SITE_ROUTES = [  # not about one repo: the caller alone decides
+    ("audit log", "GET", "/api/admin/audit-log", admins_only, {}),
+    ("inference workers", "GET", "/api/inference/status", admins_only, {}),
+    ("set quota", "PUT", "/api/admin/quotas/{org}", admins_only, {"json": {"limit": None}}),
+    ("show quota", "GET", "/api/quotas/{org}", members_and_admins, {}),
+]
+
+
+@pytest.mark.parametrize("route", SITE_ROUTES, ids=lambda r: r[0])
+def test_site_routes_answer_each_caller_as_expected(
+    client: httpx.Client, world: World, route: tuple[str, str, str, Callable[[str], int], Any]
+) -> None:
+    _name, method, path, expect, options = route
+    wrong = []
+    for caller in CALLERS:
+        response = client.request(
+            method, path.format(org=world.org), headers=world.headers(caller), **options
+        )
+        if response.status_code != expect(caller):
+            wrong.append(f"{caller}: {response.status_code} != {expect(caller)}")
+        record(AUTH)
+    assert not wrong, wrong
+
+
 def test_a_hidden_repo_answers_like_a_missing_one(client: httpx.Client, world: World) -> None:
     """Same status, error code and message shape: nothing tells private from absent."""
     missing = f"{world.org}/no-such-repo"
