@@ -156,6 +156,14 @@ def write_results(runs: list[Run], total_s: float) -> Path:
 
 
 def main(argv: list[str]) -> int:
+    if any(arg.startswith("-") for arg in argv):
+        print(__doc__.strip())
+        print("\nbenchmarks:", " ".join(discover()))
+        return 0 if set(argv) & {"-h", "--help"} else 2
+    unknown = sorted(set(argv) - set(discover()))
+    if unknown:
+        print(f"no such benchmark: {', '.join(unknown)}; choose from {' '.join(discover())}")
+        return 2
     names = argv or discover()
     started = time.monotonic()
     runs: list[Run] = []
