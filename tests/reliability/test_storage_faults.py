@@ -10,6 +10,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -67,19 +68,24 @@ def upload_lfs(client: httpx.Client, repo_id: str, data: bytes) -> httpx.Respons
     )
 
 
-def test_a_failing_store_gives_503s_and_the_retry_succeeds(
-    proxied: tuple[LiveServer, FaultProxy],
-) -> None:
-    server, proxy = proxied
+@contextmanager
+def seeded(server: LiveServer, data: bytes) -> Iterator[tuple[httpx.Client, str, str]]:
+    """A signed-in client, a new repo holding `data` as big.bin (LFS), and its head commit."""
     name, token = server.new_user()
-    big = secrets.token_hex(LARGE // 2).encode()
     with httpx.Client(base_url=server.url, timeout=120) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         assert client.post("/api/repos/create", json={"name": "faults"}).status_code == 200
         repo_id = f"{name}/faults"
-        assert upload_lfs(client, repo_id, big).status_code == 200
-        head = client.get(f"/api/models/{repo_id}").json()["sha"]
+        assert upload_lfs(client, repo_id, data).status_code == 200
+        yield client, repo_id, client.get(f"/api/models/{repo_id}").json()["sha"]
 
+
+def test_a_failing_store_gives_503s_and_the_retry_succeeds(
+    proxied: tuple[LiveServer, FaultProxy],
+) -> None:
+    server, proxy = proxied
+    big = secrets.token_hex(LARGE // 2).encode()
+    with seeded(server, big) as (client, repo_id, head):
         with proxy.fault("down"):
             for answer in (
                 client.get(f"/{repo_id}/resolve/main/big.bin"),
@@ -119,15 +125,8 @@ def test_a_stalled_store_times_out_into_503s_and_the_retry_succeeds(
         shared.backend, {"ATRIUM_S3_ENDPOINT_URL": proxy.url, "ATRIUM_S3_TIMEOUT": "1"}
     )
     try:
-        name, token = server.new_user()
         data = secrets.token_hex(LARGE // 4).encode()
-        with httpx.Client(base_url=server.url, timeout=120) as client:
-            client.headers["Authorization"] = f"Bearer {token}"
-            assert client.post("/api/repos/create", json={"name": "stall"}).status_code == 200
-            repo_id = f"{name}/stall"
-            assert upload_lfs(client, repo_id, data).status_code == 200
-            head = client.get(f"/api/models/{repo_id}").json()["sha"]
-
+        with seeded(server, data) as (client, repo_id, head):
             with proxy.fault("hang"):
                 for request in (
                     lambda: client.get(f"/{repo_id}/resolve/main/big.bin"),
