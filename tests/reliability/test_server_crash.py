@@ -19,8 +19,8 @@ from tests.reliability.checks import new_branch, revive, verify_branch
 from tests.reliability.crashkit import Job, Zygote, read_acks
 from tests.reliability.figures import ACKED, CRASHES, record
 
-FAST_CRASHES = 3
-FULL_CRASHES = 50
+FAST_CRASHES = 25  # per backend: the 50 server kills on every run, both backends together
+FULL_CRASHES = 100  # the long variant, marked slow
 
 
 def run_server_crashes(server: LiveServer, zygote: Zygote, count: int, tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def run_server_crashes(server: LiveServer, zygote: Zygote, count: int, tmp_path:
             repo_name=branch.repo.repo_id,
         )
         (pid,) = zygote.start(job)
-        time.sleep(rng.uniform(0.5, 5.0))  # a commit takes about a second here
+        time.sleep(rng.uniform(0.3, 3.0))  # a commit takes about a second here
         revive(server)  # SIGKILL, then a fresh process on the same data
         with contextlib.suppress(ProcessLookupError):  # the client, stuck retrying
             os.kill(pid, signal.SIGKILL)
@@ -60,7 +60,7 @@ def test_server_sigkilled_during_http_commits_loses_nothing(
 
 
 @pytest.mark.slow
-def test_server_sigkilled_fifty_times_during_http_commits_loses_nothing(
+def test_server_sigkilled_a_hundred_times_during_http_commits_loses_nothing(
     crash_server: LiveServer, zygote: Zygote, tmp_path: Path
 ) -> None:
     run_server_crashes(crash_server, zygote, FULL_CRASHES, tmp_path)
