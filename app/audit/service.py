@@ -26,6 +26,7 @@ ACTIONS = (
     "login.failed",
     "token.create",
     "token.revoke",
+    "repo.create",
     "repo.visibility",
     "repo.move",
     "repo.delete",

@@ -116,6 +116,7 @@ def create_repo(
             namespace,
             name,
             private=bool(_private_flag(body)),
+            actor=Actor.of(request, principal, "api"),
         )
     except Conflict as exc:
         headers = {"X-Error-Message": exc.message}

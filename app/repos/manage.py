@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit.service import Actor, record
 from app.auth.permissions import Principal, require_write
 from app.blobs import BlobStore
 from app.cards.metadata import card_metadata
@@ -56,9 +57,11 @@ def create_repo(
     name: str,
     *,
     private: bool = False,
+    actor: Actor | None = None,
 ) -> Repo:
     """Create a repo whose `main` holds one commit with HF's default `.gitattributes`;
-    Conflict (409) when it exists. The repo row, ref and commit appear in one transaction."""
+    Conflict (409) when it exists. The repo row, ref, commit and the audit event of `actor`
+    appear in one transaction."""
     repo_type = validate_repo_type(repo_type)
     validate_repo_name(name)
     assert principal.user is not None
@@ -86,6 +89,8 @@ def create_repo(
             session.flush()
             move_ref(session, repo, HEADS + DEFAULT_BRANCH, None, commit.id.decode())
             index_commit(session, repo, commit, plan.rows)
+            if actor is not None:
+                record(session, actor, "repo.create", repo.repo_id, type=repo_type, private=private)
     except IntegrityError:
         raise Conflict(f"You already created this {repo_type} repo: {namespace}/{name}") from None
     return repo

@@ -175,6 +175,7 @@ async def new_repo(page: PageDep, blobs: BlobsDep) -> Response:
             form.get("namespace", ""),
             form.get("name", "").strip(),
             private=form.get("visibility") == "private",
+            actor=_actor(page),
         )
     except AtriumError as exc:
         return page.render(

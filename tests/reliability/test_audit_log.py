@@ -117,6 +117,7 @@ def test_an_admin_reads_each_change_with_its_actor_target_and_channel(story: Sto
     assert seen == [
         ("token.create", owner, "web"),
         ("token.revoke", owner, "web"),
+        ("repo.create", repo, "api"),
         ("repo.push", repo, "api"),
         ("repo.push", repo, "api"),  # the stale-parent commit that was refused is not here
         ("repo.visibility", repo, "api"),
