@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     public_url: str | None = Field(default=None, description="external base URL for links")
     secret_key: SecretStr | None = Field(default=None, description="signs sessions and tokens")
     max_request_body: int = Field(
-        default=2 * 1024**3, description="largest accepted request body in bytes"
+        default=2 * 1024**3,
+        description="largest accepted request body in bytes (signed LFS uploads are bounded "
+        "by their own signed size instead)",
     )
     log_level: str = Field(default="info", description="log level of the server")
     trusted_proxies: str = Field(

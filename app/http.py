@@ -7,6 +7,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -110,11 +111,17 @@ def repo_from_path(scope: Scope) -> str | None:
 
 
 class RequestContextMiddleware:
-    """Adds X-Request-Id to every response, refuses oversized bodies, logs one JSON line."""
+    """Adds X-Request-Id to every response, refuses oversized bodies, logs one JSON line.
 
-    def __init__(self, app: ASGIApp, max_body: int):
+    `self_bounded(scope)` names the requests whose route bounds the body itself (a signed
+    upload that refuses a byte past its signed size); the body limit does not apply to them."""
+
+    def __init__(
+        self, app: ASGIApp, max_body: int, self_bounded: Callable[[Scope], bool] = lambda _: False
+    ):
         self.app = app
         self.max_body = max_body
+        self.self_bounded = self_bounded
 
     def _too_large(self) -> str:
         return f"Request body too large: the limit is {self.max_body} bytes"
@@ -158,7 +165,9 @@ class RequestContextMiddleware:
             await send(message)
 
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
+        if self.self_bounded(scope):
+            await self.app(scope, receive, send_with_id)
+        elif length is not None and length.isdigit() and int(length) > self.max_body:
             response = error_response(413, self._too_large())
             await response(scope, receive, send_with_id)
         else:

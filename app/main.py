@@ -57,7 +57,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The API also accepts the browser's session cookie (CSRF-checked for unsafe methods).
     app.state.session_principal = web_session.session_principal
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body=settings.max_request_body)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body=settings.max_request_body,
+        self_bounded=lfs.is_signed_object_put,
+    )
     app.include_router(_system_router())
     app.include_router(auth_router)
     app.include_router(audit_router)

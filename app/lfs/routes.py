@@ -12,6 +12,7 @@ huggingface_hub's legacy upload path and for git-lfs push/pull through app/git.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import StreamingResponse
+from starlette.types import Scope
 
 from app.auth.permissions import Principal
 from app.blobs import BlobStore
@@ -49,6 +51,16 @@ from app.xet.links import open_xet_stream, xet_only_object
 router = APIRouter(tags=["lfs"])
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 REPO_PREFIXES = {"": "model", "/datasets": "dataset", "/spaces": "space"}
+OBJECT_PUT = re.compile(r"\.git/info/lfs/objects/[0-9a-f]{64}$")
+
+
+def is_signed_object_put(scope: Scope) -> bool:
+    """A basic-transfer upload: its body streams into the store, which refuses a byte past the
+    size signed into the URL, so ATRIUM_MAX_REQUEST_BODY need not bound it. git-lfs knows no
+    other transfer, and would otherwise be unable to push an object over that limit."""
+    return scope.get("method") == "PUT" and bool(OBJECT_PUT.search(scope.get("path", "")))
+
+
 LFS_AUTHENTICATE = {"LFS-Authenticate": 'Basic realm="Atrium"'}
 
 
@@ -198,10 +210,6 @@ def _plan_upload(
         return {"oid": obj.oid, "size": obj.size}  # no actions: nothing to send
     verify = {"href": f"{links.base}/verify", "header": links.header()}
     part_size = _part_size(obj.size, settings, blobs) if multipart else None
-    if part_size is None and obj.size > settings.max_request_body:
-        limit = settings.max_request_body
-        message = f"objects over {limit} bytes need the multipart transfer (huggingface_hub)"
-        return object_error(obj.oid, obj.size, 413, message)
     if part_size is None:
         href = links.signed(f"objects/{obj.oid}", "put", links.fields(obj.oid, obj.size))
         upload: dict[str, Any] = {"href": href, "expires_in": signing.UPLOAD_TTL_S}

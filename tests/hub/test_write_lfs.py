@@ -305,14 +305,28 @@ def test_duplicate_links_objects_of_a_readable_source_repo_only(
     assert "copied.bin" in target.files()
 
 
-def test_basic_transfer_over_the_body_limit_is_refused_per_object(
+def test_basic_transfer_over_the_body_limit_streams_and_checks_its_signed_size(
     small_server: LiveServer,
 ) -> None:
+    """git-lfs knows only the basic transfer: an object over ATRIUM_MAX_REQUEST_BODY still goes
+    up in one PUT, bounded by the size signed into its URL rather than by the body limit."""
     target = new_repo(small_server)
-    big = {"oid": "c" * 64, "size": 7 * MiB}
-    response = httpx.post(
-        f"{small_server.url}/{target.repo_id}.git/info/lfs/objects/batch",
-        json={"operation": "upload", "transfers": ["basic"], "objects": [big]},
-        headers={**LFS_HEADERS, **target.auth},
-    )
-    assert response.json()["objects"][0]["error"]["code"] == 413
+    data = big_bytes(7 * MiB, seed=9)
+    batch = f"{small_server.url}/{target.repo_id}.git/info/lfs/objects/batch"
+    body = {"operation": "upload", "transfers": ["basic"], "objects": [obj(data)]}
+    answer = httpx.post(batch, json=body, headers={**LFS_HEADERS, **target.auth})
+    upload = answer.json()["objects"][0]["actions"]["upload"]
+    longer = httpx.put(upload["href"], content=data + b"!", headers=upload.get("header", {}))
+    assert longer.status_code == 400 and "declared size" in longer.text
+    again = httpx.post(batch, json=body, headers={**LFS_HEADERS, **target.auth})
+    assert "upload" in again.json()["objects"][0]["actions"]  # nothing of it was kept
+    done = httpx.put(upload["href"], content=data, headers=upload.get("header", {}))
+    assert done.status_code == 200, done.text
+    download = {**body, "operation": "download"}
+    found = httpx.post(batch, json=download, headers={**LFS_HEADERS, **target.auth}).json()
+    action = found["objects"][0]["actions"]["download"]
+    got = httpx.get(action["href"], headers=action.get("header", {}), follow_redirects=True)
+    assert got.content == data
+    # Any other route keeps the limit.
+    commit = f"{small_server.url}/api/models/{target.repo_id}/commit/main"
+    assert httpx.post(commit, content=b"x" * (7 * MiB), headers=target.auth).status_code == 413
