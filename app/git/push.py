@@ -42,7 +42,7 @@ from app.errors import BadRequest, QuotaExceeded
 from app.git.history import History, chunks, known_commits
 from app.git.incoming import Incoming
 from app.git.models import GitTag
-from app.quotas.service import RepoQuota, Upload, record_git_blobs
+from app.quotas.service import RepoQuota, Upload, record_git_blobs, regular_files
 from app.repos.commits import CommitPlan, index_commit, move_ref
 from app.repos.gitobjects import MODE_TREE, load_object, parse_lfs_pointer
 from app.repos.manage import update_card
@@ -177,7 +177,7 @@ class Push:
     def _check_quota(self, session: Session, rows: list[TreeEntry]) -> None:
         """The push's new regular files must fit the namespace's quota (its LFS objects were
         counted when they were uploaded); the files of earlier commands of this push count."""
-        files = {r.oid: r.size for r in rows if r.kind == "blob" and r.lfs_oid is None}
+        files = regular_files(rows)
         files.update(self.new_files)
         try:
             RepoQuota(self.settings, self.repo_id).check(session, Upload(git=files))

@@ -28,11 +28,11 @@ from app.config import Settings
 from app.db.base import utcnow
 from app.db.upsert import insert_ignore
 from app.errors import QuotaExceeded
+from app.git.history import chunks
 from app.quotas.models import NamespaceQuota, RepoGitBlob
 from app.repos.models import LfsObject, Repo, RepoLfsObject, TreeEntry
 
 SIZE_UNITS = ("bytes", "kB", "MB", "GB", "TB", "PB")
-IN_BATCH = 500  # oids per IN (…): stays under SQLite's bound-parameter limit
 
 
 @dataclass(frozen=True)
@@ -118,15 +118,11 @@ def _new_bytes(
     sizes: Mapping[str, int],
 ) -> int:
     """The total size of the oids that no repo of the namespace holds in table."""
-    oids = list(sizes)
     held: set[str] = set()
-    for start in range(0, len(oids), IN_BATCH):
+    for batch in chunks(sizes):
         held.update(
             session.scalars(
-                select(table.oid).where(
-                    table.repo_id.in_(_repos(namespace)),
-                    table.oid.in_(oids[start : start + IN_BATCH]),
-                )
+                select(table.oid).where(table.repo_id.in_(_repos(namespace)), table.oid.in_(batch))
             )
         )
     return sum(size for oid, size in sizes.items() if oid not in held)
@@ -195,9 +191,14 @@ class RepoQuota:
             check_upload(session, self.settings, repo.namespace, upload)
 
 
+def regular_files(rows: Iterable[TreeEntry]) -> dict[str, int]:
+    """git blob sha1 -> size of the regular (non-LFS) files among tree rows."""
+    return {row.oid: row.size for row in rows if row.kind == "blob" and row.lfs_oid is None}
+
+
 def record_git_blobs(session: Session, repo_id: int, rows: Iterable[TreeEntry]) -> None:
     """Record the regular files of new tree rows as held by the repo (idempotent)."""
-    blobs = {row.oid: row.size for row in rows if row.kind == "blob" and row.lfs_oid is None}
+    blobs = regular_files(rows)
     insert_ignore(
         session,
         RepoGitBlob,
