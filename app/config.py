@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         ge=0,
         description="storage quota of each namespace in bytes or as 10GB, 500MiB; 0: unlimited",
     )
+    events_poll_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="seconds between rounds that deliver repo events left undelivered (a crash, "
+        "another replica); each commit delivers its own at once; 0: no polling",
+    )
 
     @field_validator("public_url")
     @classmethod

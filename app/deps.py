@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -18,9 +19,11 @@ from app.auth.ratelimit import Limit, count_failure, too_many
 from app.auth.service import authenticate_token
 from app.blobs import BlobStore
 from app.config import Settings
+from app.datasets.service import Viewer
 from app.db.engine import write_transaction
 from app.errors import Unauthorized
 from app.http import client_ip
+from app.repos.listing import TreeCache
 
 
 def get_settings(request: Request) -> Settings:
@@ -41,6 +44,27 @@ def get_db(request: Request) -> Iterator[Session]:
 def get_blobs(request: Request) -> BlobStore:
     store: BlobStore = request.app.state.blobs
     return store
+
+
+def get_tree_cache(request: Request) -> TreeCache:
+    """One cache per app, made on first use (trees never change, so it needs no invalidation)."""
+    cache: TreeCache | None = getattr(request.app.state, "tree_cache", None)
+    if cache is None:
+        cache = request.app.state.tree_cache = TreeCache()
+    return cache
+
+
+_viewer_lock = threading.Lock()
+
+
+def get_viewer(request: Request) -> Viewer:
+    """The process's dataset viewer, made on first use (its caches live as long as the app)."""
+    with _viewer_lock:
+        viewer: Viewer | None = getattr(request.app.state, "dataset_viewer", None)
+        if viewer is None:
+            viewer = Viewer(get_settings(request).data_dir, get_blobs(request))
+            request.app.state.dataset_viewer = viewer
+        return viewer
 
 
 def bearer_secret(request: Request) -> str | None:
@@ -109,6 +133,9 @@ def require_user(principal: Annotated[Principal, Depends(get_principal)]) -> Pri
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_db)]
+FactoryDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
+CacheDep = Annotated[TreeCache, Depends(get_tree_cache)]
+ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 BlobsDep = Annotated[BlobStore, Depends(get_blobs)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 UserDep = Annotated[Principal, Depends(require_user)]

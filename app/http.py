@@ -1,7 +1,10 @@
-"""HTTP plumbing shared by every route: request ids, Hub-style errors, access logs, dates."""
+"""HTTP plumbing shared by every route: request ids, Hub-style errors, access logs, dates,
+base URLs, cursor pagination and raw request paths."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import re
@@ -10,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote, urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,7 +22,8 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import AtriumError
+from app.config import Settings
+from app.errors import AtriumError, BadRequest
 
 log = logging.getLogger("atrium.access")
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -186,3 +191,87 @@ class RequestContextMiddleware:
                 }
             )
         )
+
+
+# --- pagination ------------------------------------------------------------------------------
+# Cursor pagination with `Link: <absolute url>; rel="next"` (hf-protocol.md §5.2).
+#
+# The client fetches the next URL as-is (utils/_pagination.py), so it must be absolute and carry
+# every query parameter of the first request. Cursors are opaque base64url JSON; a cursor that
+# does not decode is a 400, never a silent restart from page one.
+
+
+def encode_cursor(value: Any) -> str:
+    raw = json.dumps(value, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> Any:
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise BadRequest(f"invalid pagination cursor {cursor[:40]!r}") from None
+
+
+def offset_cursor(cursor: str | None) -> int:
+    value = decode_cursor(cursor)
+    if value is None:
+        return 0
+    if not isinstance(value, int) or value < 0:
+        raise BadRequest("invalid pagination cursor")
+    return value
+
+
+def base_url(request: Request, settings: Settings) -> str:
+    return settings.public_url or str(request.base_url).rstrip("/")
+
+
+def next_link(
+    request: Request, settings: Settings, cursor: str, *, raw_path: str | None = None
+) -> str:
+    """`<url>; rel="next"` for the same request with cursor replaced. raw_path (already
+    percent-encoded) may pin a moving revision to the commit the first page was read at."""
+    path = raw_path or (request.scope.get("raw_path") or b"").decode("latin-1")
+    path = path.split("?", 1)[0] or request.url.path
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+    params.append(("cursor", cursor))
+    return f'<{base_url(request, settings)}{path}?{urlencode(params)}>; rel="next"'
+
+
+def page_limit(limit: int | None, default: int, maximum: int) -> int:
+    if limit is None:
+        return default
+    if limit < 1:
+        raise BadRequest("limit must be a positive number")
+    return min(limit, maximum)
+
+
+# --- raw paths -------------------------------------------------------------------------------
+# Route on the raw request path: revisions and tree paths arrive with `/` encoded as `%2F`
+# (hf-protocol.md §4), and uvicorn decodes `scope["path"]` before routing, so
+# `tree/refs%2Fpr%2F1/sub%2Fdir` and `tree/refs/pr/1/sub/dir` look alike there.
+
+# huggingface_hub itself treats these as one revision even when not encoded (hf_api.py:278-285).
+SPECIAL_REF = re.compile(r"^(refs/pr/\d+|refs/convert/[\w-]+)(?:/|$)")
+
+
+def raw_segments(request: Request) -> list[str]:
+    """The request path split on literal `/`, each segment percent-decoded afterwards."""
+    raw: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    path = raw.decode("latin-1").split("?", 1)[0]
+    return [unquote(part) for part in path.strip("/").split("/")]
+
+
+def split_revision_and_path(segments: list[str]) -> tuple[str, str]:
+    """`[rev, *path]` -> (rev, path), keeping an unencoded `refs/pr/N` together."""
+    if not segments:
+        return "main", ""
+    joined = "/".join(segments)
+    match = SPECIAL_REF.match(joined)
+    if match:
+        revision = match.group(1)
+        return revision, joined[len(revision) :].lstrip("/")
+    return segments[0], "/".join(segments[1:])

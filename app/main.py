@@ -9,11 +9,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
 
 from app import __version__
 from app.audit.routes import router as audit_router
 from app.auth.routes import router as auth_router
-from app.blobs import create_blob_store
+from app.blobs import BlobStore, create_blob_store
 from app.config import Settings
 from app.datasets import routes as datasets
 from app.db.engine import check_database, make_engine, make_sessionmaker
@@ -25,6 +26,8 @@ from app.inference import routes as inference
 from app.lfs import routes as lfs
 from app.metrics import InstrumentedBlobStore, install_metrics
 from app.quotas import routes as quotas
+from app.repos.events import EventBus
+from app.security.service import PickleScans
 from app.web import routes as web
 from app.web import session as web_session
 from app.xet import routes as xet
@@ -38,7 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.events.start(settings.events_poll_seconds)
         yield
+        app.state.events.stop()
         viewer = getattr(app.state, "dataset_viewer", None)  # created by its first request
         if viewer is not None:
             viewer.close()
@@ -54,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.blobs = InstrumentedBlobStore(blobs, install_metrics(app))
+    app.state.events = event_bus(app.state.sessionmaker, app.state.blobs)
     # The API also accepts the browser's session cookie (CSRF-checked for unsafe methods).
     app.state.session_principal = web_session.session_principal
     install_error_handlers(app)
@@ -69,6 +75,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (hub, lfs, xet, git, inference, datasets, quotas, web):
         app.include_router(module.router)
     return app
+
+
+def event_bus(factory: sessionmaker[Session], blobs: BlobStore) -> EventBus:
+    """The follow-up work of every ref move (`app.repos.refs`), delivered after each commit."""
+    bus = EventBus(factory, [PickleScans(factory, blobs)])
+    bus.attach()
+    return bus
 
 
 def check_storage(app: FastAPI) -> None:

@@ -49,18 +49,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobs import BlobNotFound, BlobStore
 from app.blobs.base import read_all
+from app.blobs.keys import GIT_PREFIX, LFS_PREFIX, git_object_key, lfs_key
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.errors import Conflict
 from app.git.cache import CACHE_PREFIX
 from app.git.models import GitTag
 from app.lfs.service import PARTS_PREFIX, STAGING_PREFIX
-from app.repos.gitobjects import GIT_PREFIX, object_key
 from app.repos.models import Commit, LfsObject, Ref, RepoCommit, RepoLfsObject, TreeEntry
 
 log = logging.getLogger("atrium.gc")
 
-LFS_PREFIX = "lfs/"
 SWEPT_PREFIXES = (GIT_PREFIX, LFS_PREFIX)
 # Never reachable: only their age decides (an upload in progress is younger than the grace).
 SCRATCH_PREFIXES = (PARTS_PREFIX, STAGING_PREFIX, CACHE_PREFIX)
@@ -128,7 +127,7 @@ class _Marker:
         self.keys: set[str] = keys if keys is not None else set()
 
     def mark(self, roots: Iterable[str]) -> set[str]:
-        commits = [sha for sha in set(roots) if object_key(sha) not in self.keys]
+        commits = [sha for sha in set(roots) if git_object_key(sha) not in self.keys]
         while commits:
             commits = self._commits(commits)
         return self.keys
@@ -143,33 +142,33 @@ class _Marker:
                 select(Commit.sha, Commit.tree_sha, Commit.parents).where(Commit.sha.in_(batch))
             ):
                 found.add(row.sha)
-                self.keys.add(object_key(row.sha))
+                self.keys.add(git_object_key(row.sha))
                 trees.append(row.tree_sha)
                 parents.update(row.parents)
         for sha in set(shas) - found:
             parents.update(self._tag_target(sha))
         self._trees(trees)
-        return [sha for sha in parents if object_key(sha) not in self.keys]
+        return [sha for sha in parents if git_object_key(sha) not in self.keys]
 
     def _tag_target(self, sha: str) -> list[str]:
         """A root that is not an indexed commit: an annotated tag object (kept, followed)."""
         try:
-            raw = zlib.decompress(read_all(self.blobs, object_key(sha)))
+            raw = zlib.decompress(read_all(self.blobs, git_object_key(sha)))
         except (BlobNotFound, zlib.error):
             return []  # missing or unreadable: fsck reports it; nothing to keep here
         header, _, body = raw.partition(b"\0")
         if not header.startswith(b"tag "):
             return []
-        self.keys.add(object_key(sha))
+        self.keys.add(git_object_key(sha))
         first = body.split(b"\n", 1)[0]
         return [first.removeprefix(b"object ").decode()] if first.startswith(b"object ") else []
 
     def _trees(self, shas: Sequence[str]) -> None:
-        pending = [sha for sha in set(shas) if object_key(sha) not in self.keys]
+        pending = [sha for sha in set(shas) if git_object_key(sha) not in self.keys]
         while pending:
             subtrees: set[str] = set()
             for batch in _batches(pending):
-                self.keys.update(object_key(sha) for sha in batch)
+                self.keys.update(git_object_key(sha) for sha in batch)
                 query = select(TreeEntry.kind, TreeEntry.oid, TreeEntry.lfs_oid).where(
                     TreeEntry.tree_sha.in_(batch)
                 )
@@ -177,10 +176,10 @@ class _Marker:
                     if kind == "tree":
                         subtrees.add(oid)
                     else:
-                        self.keys.add(object_key(oid))
+                        self.keys.add(git_object_key(oid))
                     if lfs_oid:
-                        self.keys.add(LFS_PREFIX + lfs_oid)
-            pending = [sha for sha in subtrees if object_key(sha) not in self.keys]
+                        self.keys.add(lfs_key(lfs_oid))
+            pending = [sha for sha in subtrees if git_object_key(sha) not in self.keys]
 
 
 def reachable(factory: sessionmaker[Session], blobs: BlobStore) -> _Marks:
@@ -259,7 +258,7 @@ def _forget_lfs(factory: sessionmaker[Session], keys: Iterable[str]) -> _Forgott
                 )
             ).all()
             xet_backed = {row.oid for row in rows if row.xet_hash is not None}
-            forgotten.kept.update(LFS_PREFIX + oid for oid in xet_backed)
+            forgotten.kept.update(lfs_key(oid) for oid in xet_backed)
             plain = [oid for oid in batch if oid not in xet_backed]
             forgotten.objects += [
                 {"oid": row.oid, "size": row.size} for row in rows if row.oid in plain

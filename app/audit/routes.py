@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from app.audit.service import as_json, events, require_admin
 from app.deps import SessionDep, SettingsDep, UserDep
 from app.errors import BadRequest
-from app.hub.pagination import decode_cursor, encode_cursor, next_link, page_limit
+from app.http import decode_cursor, encode_cursor, next_link, page_limit
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000

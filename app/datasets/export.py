@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobs import BlobStore
+from app.blobs.keys import lfs_key
 from app.datasets.layout import FOLDER_FORMATS, DatasetLayout
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
@@ -27,10 +28,10 @@ from app.repos.commits import (
     CommitBuilder,
     index_commit,
     make_commit_object,
-    move_ref,
 )
 from app.repos.gitobjects import lfs_pointer_blob, store_objects
 from app.repos.models import Commit, LfsObject, Ref, Repo, RepoLfsObject
+from app.repos.refs import move_ref
 
 log = logging.getLogger("atrium.datasets")
 CONVERT_REF = "refs/convert/parquet"
@@ -80,18 +81,18 @@ def store_conversion(blobs: BlobStore, local: Path) -> tuple[str, int]:
         for chunk in iter(lambda: handle.read(HASH_CHUNK), b""):
             digest.update(chunk)
     oid, size = digest.hexdigest(), local.stat().st_size
-    if blobs.size(f"lfs/{oid}") is None:
+    if blobs.size(lfs_key(oid)) is None:
         with local.open("rb") as handle:
             chunks = iter(lambda: handle.read(HASH_CHUNK), b"")
-            blobs.put(f"lfs/{oid}", chunks, sha256=oid, size=size)
+            blobs.put(lfs_key(oid), chunks, sha256=oid, size=size)
     return oid, size
 
 
 def store_bytes(blobs: BlobStore, data: bytes) -> tuple[str, int]:
     """Put a small parquet file (committed as a regular git file) in the store as LFS."""
     oid = hashlib.sha256(data).hexdigest()
-    if blobs.size(f"lfs/{oid}") is None:
-        blobs.put(f"lfs/{oid}", [data], sha256=oid, size=len(data))
+    if blobs.size(lfs_key(oid)) is None:
+        blobs.put(lfs_key(oid), [data], sha256=oid, size=len(data))
     return oid, len(data)
 
 
@@ -128,7 +129,7 @@ def commit_export(
         insert_ignore(session, LfsObject, rows, ["oid"])
         links = [{"repo_id": repo_id, "oid": f.oid} for f in files]
         insert_ignore(session, RepoLfsObject, links, ["repo_id", "oid"])
-        if not move_ref(session, repo, CONVERT_REF, old, commit.id.decode()):
+        if not move_ref(session, repo, CONVERT_REF, old, commit.id.decode(), cause="export"):
             session.rollback()
             return None
         index_commit(session, repo, commit, plan.rows)

@@ -7,36 +7,19 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.datasets import views
-from app.datasets.service import RevisionIndex, Viewer
-from app.deps import BlobsDep, PrincipalDep, SessionDep, SettingsDep, get_sessionmaker
+from app.datasets.service import RevisionIndex
+from app.deps import FactoryDep, PrincipalDep, SessionDep, SettingsDep, ViewerDep
 
 PREFIX = "/api/datasets-server"
 MAX_PAGE_ROWS = 100  # the Hub's limit for `length`
 MAX_OFFSET = 10**12
 router = APIRouter(prefix=PREFIX, tags=["dataset viewer"])
-_viewer_lock = threading.Lock()
-
-
-def get_viewer(request: Request, settings: SettingsDep, blobs: BlobsDep) -> Viewer:
-    """The process's viewer, made on first use (its caches live as long as the app)."""
-    with _viewer_lock:
-        viewer: Viewer | None = getattr(request.app.state, "dataset_viewer", None)
-        if viewer is None:
-            viewer = Viewer(settings.data_dir, blobs)
-            request.app.state.dataset_viewer = viewer
-        return viewer
-
-
-ViewerDep = Annotated[Viewer, Depends(get_viewer)]
-FactoryDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
 Dataset = Annotated[str, Query(min_length=3, max_length=200, pattern=r"^[^/]+/[^/]+$")]
 RevisionParam = Annotated[str | None, Query(max_length=200)]
 Config = Annotated[str | None, Query(max_length=200)]

@@ -58,7 +58,7 @@ from app.datasets.source import (
     read_small,
 )
 from app.errors import BadRequest, NotFound
-from app.hub.downloads import lfs_key, open_lfs_stream
+from app.repos import content
 from app.repos.service import FileEntry, get_commit, get_repo, resolve_revision
 
 CACHE_DIR = "datasets-cache"
@@ -150,12 +150,11 @@ class Viewer:
         )
 
     def _local_copy(self, entry: FileEntry) -> tuple[Path, bool]:
-        if entry.lfs_oid is not None:
-            local = self.blobs.local_path(lfs_key(entry.lfs_oid))
-            if local is not None:
-                return local, False
-            return spool(open_lfs_stream(self.blobs, entry, 0, None), self.root / "spool"), True
-        return spool(iter([read_small(self.blobs, entry)]), self.root / "spool"), True
+        located = content.locate(self.blobs, entry)
+        local = content.local_file(self.blobs, located)
+        if local is not None:
+            return local, False
+        return spool(content.open_content(self.blobs, located), self.root / "spool"), True
 
     def conversion_status(self, index: RevisionIndex, files: SplitFiles) -> Status:
         """The least advanced conversion of the split's files (done when none is needed)."""

@@ -1,8 +1,8 @@
 """Reading the files of one revision through the repo model: never a walk of object storage.
 
-Large files are LFS objects read with byte ranges (`open_lfs_stream`, the hook Xet plugs into),
-so a parquet reader fetches its footer and the row groups it needs, nothing more. Regular files
-are git blobs, small by construction, read whole.
+Large files are read with byte ranges through the repo model's content reader, whatever carried
+them (LFS or Xet), so a parquet reader fetches its footer and the row groups it needs, nothing
+more. Regular files are git blobs, small by construction, read whole.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session
 from app.blobs import BlobStore
 from app.cards.metadata import CardError, parse_yaml
 from app.datasets.engine import Source
-from app.hub.downloads import lfs_key, open_lfs_stream
-from app.repos.gitobjects import load_object
+from app.repos import content
 from app.repos.models import LfsObject
 from app.repos.service import FileEntry, find_entry, list_entries
 
@@ -42,9 +41,9 @@ class RangedReader(io.RawIOBase):
     """A seekable read-only file over a large file in the blob store: each read is one ranged
     `open`, so a reader that seeks (pyarrow's parquet reader) fetches only what it reads."""
 
-    def __init__(self, blobs: BlobStore, entry: FileEntry):
+    def __init__(self, blobs: BlobStore, located: content.Content):
         self.blobs = blobs
-        self.entry = entry
+        self.located = located
         self.position = 0
 
     def readable(self) -> bool:
@@ -57,16 +56,16 @@ class RangedReader(io.RawIOBase):
         return self.position
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.entry.size}[whence]
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.located.size}[whence]
         self.position = max(0, base + offset)
         return self.position
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        want = min(len(buffer), self.entry.size - self.position)
+        want = min(len(buffer), self.located.size - self.position)
         if want <= 0:
             return 0
         filled = 0
-        for chunk in open_lfs_stream(self.blobs, self.entry, self.position, want):
+        for chunk in content.open_content(self.blobs, self.located, self.position, want):
             buffer[filled : filled + len(chunk)] = chunk
             filled += len(chunk)
         self.position += filled
@@ -77,23 +76,22 @@ def open_file(blobs: BlobStore, entry: FileEntry, read_ahead: int) -> Source:
     """A local path when the store keeps the object on disk (zero copy), else a ranged reader
     fetching read_ahead bytes per storage request (0: exactly what is read); a regular git blob
     is read whole."""
-    if entry.lfs_oid is None:
-        return io.BytesIO(load_object(blobs, entry.oid).as_raw_string())
-    local: Path | None = blobs.local_path(lfs_key(entry.lfs_oid))
+    located = content.locate(blobs, entry)
+    if located.kind == "git":
+        return io.BytesIO(content.read_content(blobs, located))
+    local: Path | None = content.local_file(blobs, located)
     if local is not None:
         return str(local)
     if read_ahead <= 0:
-        return RangedReader(blobs, entry)
-    return io.BufferedReader(RangedReader(blobs, entry), buffer_size=read_ahead)
+        return RangedReader(blobs, located)
+    return io.BufferedReader(RangedReader(blobs, located), buffer_size=read_ahead)
 
 
 def read_small(blobs: BlobStore, entry: FileEntry) -> bytes:
     """The whole content of a small file (README, metadata.csv)."""
     if entry.size > MAX_SMALL_FILE:
         raise ValueError(f"{entry.path} is larger than {MAX_SMALL_FILE} bytes")
-    if entry.lfs_oid is None:
-        return bytes(load_object(blobs, entry.oid).as_raw_string())
-    return b"".join(open_lfs_stream(blobs, entry, 0, entry.size))
+    return content.read_content(blobs, content.locate(blobs, entry))
 
 
 def content_id(entry: FileEntry) -> str:

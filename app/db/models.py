@@ -6,7 +6,17 @@ from app.auth.ratelimit import RateLimitCounter
 from app.db.base import Base
 from app.git.models import GitTag
 from app.quotas.models import NamespaceQuota, RepoGitBlob
-from app.repos.models import Commit, LfsObject, Ref, Repo, RepoCommit, RepoLfsObject, TreeEntry
+from app.repos.models import (
+    Commit,
+    EventCursor,
+    LfsObject,
+    Ref,
+    Repo,
+    RepoCommit,
+    RepoEvent,
+    RepoLfsObject,
+    TreeEntry,
+)
 from app.security.models import PickleScan
 from app.xet.models import XetDedupChunk, XetFile, XetXorb
 
@@ -14,6 +24,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Commit",
+    "EventCursor",
     "GitTag",
     "LfsObject",
     "Membership",
@@ -24,6 +35,7 @@ __all__ = [
     "Ref",
     "Repo",
     "RepoCommit",
+    "RepoEvent",
     "RepoGitBlob",
     "RepoLfsObject",
     "Token",

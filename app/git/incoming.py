@@ -20,7 +20,8 @@ from dulwich.objects import Blob, Commit, ObjectID, RawObjectID, ShaFile, Tag, T
 from dulwich.pack import PackData, PackInflater, PackStreamCopier
 
 from app.blobs import BlobStore
-from app.repos.gitobjects import LfsPointer, object_key, parse_lfs_pointer
+from app.blobs.keys import git_object_key
+from app.repos.gitobjects import LfsPointer, parse_lfs_pointer
 
 ReadFn = Callable[[int], bytes]
 WRITE_THREADS = 8  # parallel object writes: each is a durable put (fsync or an S3 request)
@@ -110,7 +111,7 @@ class _ParallelWriter:
     def _write(self, obj: ShaFile) -> None:
         # No existence check first (as store_objects does): git sends only objects the
         # server's refs do not reach, so nearly all are new, and rewriting one is harmless.
-        self.blobs.put(object_key(obj.id.decode("ascii")), obj.as_legacy_object_chunks())
+        self.blobs.put(git_object_key(obj.id.decode("ascii")), obj.as_legacy_object_chunks())
 
     def __enter__(self) -> _ParallelWriter:
         return self

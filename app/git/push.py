@@ -33,23 +33,23 @@ from dulwich.refs import check_ref_format
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.audit.service import Actor, record_push
+from app.audit.service import Actor
 from app.blobs import BlobStore
 from app.config import Settings
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.errors import BadRequest, QuotaExceeded
-from app.git.history import History, chunks, known_commits
 from app.git.incoming import Incoming
 from app.git.models import GitTag
 from app.quotas.service import RepoQuota, Upload, record_git_blobs, regular_files
-from app.repos.commits import CommitPlan, index_commit, move_ref
+from app.repos.commits import CommitPlan, index_commit
 from app.repos.gitobjects import MODE_TREE, load_object, parse_lfs_pointer
+from app.repos.history import History, chunks, known_commits
 from app.repos.manage import update_card
-from app.repos.models import Commit, LfsObject, Ref, Repo, RepoLfsObject, TreeEntry
+from app.repos.models import Commit, LfsObject, Repo, RepoLfsObject, TreeEntry
 from app.repos.paths import validate_branch, validate_path
+from app.repos.refs import move_ref
 from app.repos.service import DEFAULT_BRANCH, HEADS, TAGS
-from app.security.service import scan_new_files
 
 ZERO_SHA = "0" * 40
 
@@ -116,9 +116,6 @@ class Push:
                     checked.append(self._check(session, command))
             except Refused as refused:
                 checked.append(refused)
-        for update in checked:
-            if isinstance(update, _Update):  # verdicts before the refs move, as for the API
-                scan_new_files(self.factory, self.blobs, update.rows)
         if atomic:
             return self._apply_atomic(commands, checked)
         return [
@@ -144,10 +141,9 @@ class Push:
             if repo is None:
                 return "repository was deleted"
             for update in updates:
-                if not _move(session, repo, update):
+                if not _move(session, repo, update, self.actor):
                     session.rollback()
                     return f"fetch first: {update.ref} moved while pushing"
-                record_push(session, self.actor, repo, update.ref, update.old, update.new)
                 for commit in update.commits:
                     index_commit(session, repo, commit, [])
                 _index_rows(session, update.rows)
@@ -401,7 +397,7 @@ def _stored_value(session: Session, repo_id: int, command: RefCommand) -> str | 
     return tag.commit_sha if tag is not None and tag.tag_sha == command.old else command.old
 
 
-def _move(session: Session, repo: Repo, update: _Update) -> bool:
+def _move(session: Session, repo: Repo, update: _Update, actor: Actor) -> bool:
     """Compare-and-swap the ref, and keep its annotated tag object (if any) beside it."""
     if update.ref.startswith(TAGS):
         session.execute(delete(GitTag).where(GitTag.repo_id == repo.id, GitTag.name == update.ref))
@@ -411,14 +407,7 @@ def _move(session: Session, repo: Repo, update: _Update) -> bool:
                     repo_id=repo.id, name=update.ref, tag_sha=update.tag_sha, commit_sha=update.new
                 )
             )
-    if update.new is not None:
-        return move_ref(session, repo, update.ref, update.old, update.new)
-    result = session.execute(
-        delete(Ref).where(
-            Ref.repo_id == repo.id, Ref.name == update.ref, Ref.commit_sha == update.old
-        )
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return move_ref(session, repo, update.ref, update.old, update.new, cause="push", actor=actor)
 
 
 def _index_rows(session: Session, rows: list[TreeEntry]) -> None:

@@ -47,12 +47,12 @@ from app.blobs import BlobStore
 from app.config import Settings
 from app.errors import AtriumError
 from app.git.cache import ReplyRecorder
-from app.git.history import History
 from app.git.incoming import Incoming, receive_pack
 from app.git.models import GitTag
 from app.git.push import Push, RefCommand
 from app.git.store import AtriumGitRepo
 from app.git.wire import Writer
+from app.repos.history import History
 from app.repos.models import Repo
 from app.repos.service import list_refs
 

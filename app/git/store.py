@@ -25,7 +25,8 @@ from dulwich.repo import BaseRepo
 
 from app.blobs import BlobStore
 from app.blobs.base import BlobNotFound, read_all
-from app.repos.gitobjects import object_key, store_objects
+from app.blobs.keys import git_object_key
+from app.repos.gitobjects import store_objects
 from app.repos.service import DEFAULT_BRANCH, HEADS
 
 HEAD_SYMREF = b"ref: " + (HEADS + DEFAULT_BRANCH).encode()
@@ -71,7 +72,7 @@ class BlobObjectStore(BaseObjectStore):
 
     def contains_loose(self, sha: ObjectID | RawObjectID) -> bool:
         hexsha = self._hex(sha)
-        return hexsha in self._cache or self.blobs.size(object_key(hexsha)) is not None
+        return hexsha in self._cache or self.blobs.size(git_object_key(hexsha)) is not None
 
     def __contains__(self, sha: ObjectID | RawObjectID) -> bool:
         return self.contains_loose(sha)
@@ -104,7 +105,7 @@ class BlobObjectStore(BaseObjectStore):
         return ShaFile.from_raw_string(type_num, body, sha=ObjectID(hexsha))
 
     def _read(self, hexsha: str) -> tuple[int, bytes]:
-        key = object_key(hexsha)
+        key = git_object_key(hexsha)
         try:
             path = self.blobs.local_path(key)
             return parse_loose(path.read_bytes() if path else read_all(self.blobs, key))
@@ -126,7 +127,7 @@ class BlobObjectStore(BaseObjectStore):
     def plan_reads(self, order: Iterable[str]) -> None:
         """The order the pack writer will ask for objects in, so reads can run ahead of it."""
         self._plan = list(order)
-        if self._plan and self.blobs.local_path(object_key(self._plan[0])) is not None:
+        if self._plan and self.blobs.local_path(git_object_key(self._plan[0])) is not None:
             self._plan = []  # a local disk answers faster than a thread hand-off
         self._plan_index = {sha: i for i, sha in enumerate(self._plan)}
 

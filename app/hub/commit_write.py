@@ -34,17 +34,15 @@ from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.deps import BlobsDep, PrincipalDep, SessionDep
 from app.errors import BadRequest, PayloadTooLarge
-from app.hub.listing import Listed, lookup_paths
 from app.hub.read import api_target
 from app.hub.write import FactoryDep, api_route, repo_url
-from app.lfs.schemas import OID_RE
-from app.lfs.service import linked_sizes
 from app.quotas.service import Upload, check_upload
 from app.repos import manage
 from app.repos.commits import AddFile, AddLfsFile, Author, DeletePath, Operation, create_commit
-from app.repos.gitobjects import load_object, parse_lfs_pointer
+from app.repos.gitobjects import OID_RE, load_object, parse_lfs_pointer
+from app.repos.listing import Listed, lookup_paths
 from app.repos.models import Repo, RepoLfsObject
-from app.repos.service import get_commit, get_repo, resolve_revision
+from app.repos.service import get_commit, get_repo, linked_sizes, resolve_revision
 
 router = APIRouter(tags=["hub"])
 LFS_MIN_SIZE = 10 * MiB  # huggingface.co stores files of 10 MB and more in LFS
@@ -277,12 +275,14 @@ def inline_files(operations: list[Operation]) -> dict[str, int]:
     }
 
 
-def open_pull_request(factory: sessionmaker[Session], repo_id: int, revision: str) -> int:
+def open_pull_request(
+    factory: sessionmaker[Session], repo_id: int, revision: str, actor: Actor
+) -> int:
     """`create_pr`: the commit lands on a new `refs/pr/N` started at the revision (§3)."""
     with write_transaction(factory) as session:
         repo = session.get(Repo, repo_id)
         assert repo is not None
-        number, _ = manage.open_pr_ref(session, repo, revision)
+        number, _ = manage.open_pr_ref(session, repo, revision, actor)
     return number
 
 
@@ -305,7 +305,8 @@ def commit(
     revision = target.revision or "main"
     if target.path and not create_pr:
         revision = f"{revision}/{target.path}"  # an unencoded branch name with a slash
-    number = open_pull_request(factory, repo.id, revision) if create_pr else None
+    actor = Actor.of(request, principal, "api")
+    number = open_pull_request(factory, repo.id, revision, actor) if create_pr else None
     ref_name = revision if number is None else f"{manage.PULLS}{number}"
     try:
         result = create_commit(
@@ -319,12 +320,12 @@ def commit(
             description=body.description,
             parent_commit=body.parent_commit,
             after_commit=manage.update_card,
-            actor=Actor.of(request, principal, "api"),
+            actor=actor,
         )
     except Exception:
         if number is not None:  # a refused commit leaves no empty pull request behind
             with write_transaction(factory) as cleanup:
-                manage.delete_ref(cleanup, repo, ref_name)
+                manage.delete_ref(cleanup, repo, ref_name, actor)
         raise
     base = repo_url(request, repo.type, repo.repo_id)
     pr_url = None if number is None else f"{base}/discussions/{number}"

@@ -1,13 +1,12 @@
 """File downloads: `HEAD`/`GET /{prefix}{id}/resolve/{rev}/{path}` and `/raw/` (hf-protocol.md §9).
 
-Two functions are the hook points for Xet (hf-protocol.md §9.3 "Xet file"):
-`resolve_headers` builds every metadata header of one file, and `open_lfs_stream` opens the
-bytes of a large file. Regular files are git blobs, small by construction, read whole.
+`resolve_headers` builds every metadata header of one file (with the Xet hooks of
+hf-protocol.md §9.3); the bytes come from the repo model's one content reader
+(`app.repos.content`), whatever carried them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from urllib.parse import quote
 
@@ -21,13 +20,11 @@ from app.blobs import BlobStore
 from app.config import Settings
 from app.db.engine import write_transaction
 from app.errors import EntryNotFound, RangeNotSatisfiable
-from app.hub.pagination import base_url
-from app.repos.gitobjects import load_object
+from app.http import base_url
+from app.repos import content
 from app.repos.models import Repo
 from app.repos.service import FileEntry, find_entry, get_commit, get_repo, resolve_revision
-from app.xet.links import open_xet_stream, xet_hash_of, xet_headers
 
-PRESIGN_TTL_S = 3600  # long enough for a multi-GB download to start; the URL is per request
 # A model download is one GET of config.json, or of the weights when there is no config
 # (how huggingface.co counts; HfFileSystem block reads and resumes do not count).
 COUNTED_CONFIG = "config.json"
@@ -59,12 +56,8 @@ def locate(
     if entry is None or entry.is_dir:
         raise EntryNotFound(f"Entry not found: {path}", headers={"X-Repo-Commit": sha})
     if entry.lfs_oid is not None and entry.xet_hash is None:
-        entry = replace(entry, xet_hash=xet_hash_of(session, entry.lfs_oid))
+        entry = replace(entry, xet_hash=content.xet_hash_of(session, entry.lfs_oid))
     return Resolved(repo, sha, tree_sha, entry)
-
-
-def lfs_key(oid: str) -> str:
-    return f"lfs/{oid}"
 
 
 def content_disposition(path: str) -> str:
@@ -89,15 +82,13 @@ def resolve_headers(entry: FileEntry, commit_sha: str) -> dict[str, str]:
     return headers
 
 
-def open_lfs_stream(
-    blobs: BlobStore, entry: FileEntry, start: int, length: int | None
-) -> Iterator[bytes]:
-    """The bytes [start, start+length) of a large file, streamed in the store's chunks
-    (1 MiB): never read whole, never hashed on the way out (it was verified on upload)."""
-    assert entry.lfs_oid is not None
-    if entry.xet_hash is not None and blobs.size(lfs_key(entry.lfs_oid)) is None:
-        return open_xet_stream(blobs, entry.xet_hash, start, length)  # uploaded through Xet
-    return blobs.open(lfs_key(entry.lfs_oid), start, length)
+def xet_headers(
+    base_url: str, repo_type: str, repo_id: str, commit: str, xet_hash: str
+) -> dict[str, str]:
+    """What a resolve answer adds for a Xet-backed file: with both headers a Xet client reads
+    from CAS through a read token of this exact commit; other clients ignore them."""
+    url = f"{base_url}/api/{repo_type}s/{repo_id}/xet-read-token/{commit}"
+    return {"X-Xet-Hash": xet_hash, "Link": f'<{url}>; rel="xet-auth"'}
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -157,7 +148,7 @@ def file_response(
     if _etag_matches(request, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     if entry.lfs_oid is not None and entry.xet_hash is None and settings.s3_presign_downloads:
-        url = blobs.presigned_url(lfs_key(entry.lfs_oid), PRESIGN_TTL_S)
+        url = content.download_url(blobs, content.Content("lfs", entry.lfs_oid, entry.size))
         if url is not None:
             # Another origin: the client reads the metadata from this 302 itself (§9.1).
             return Response(status_code=302, headers={**headers, "Location": url})
@@ -170,10 +161,9 @@ def file_response(
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers)
     media = "application/octet-stream"
-    if entry.lfs_oid is None:
-        data = load_object(blobs, entry.oid).as_raw_string()
-        return Response(data[start : start + length], status, headers, media_type=media)
-    stream = open_lfs_stream(blobs, entry, start, length)
+    stream = content.open_content(blobs, content.locate(blobs, entry), start, length)
+    if entry.lfs_oid is None:  # a git blob: one small piece, sent with its length
+        return Response(b"".join(stream), status, headers, media_type=media)
     return StreamingResponse(stream, status, headers, media_type=media)
 
 

@@ -3,7 +3,7 @@ tree, paths-info, commits, refs, file downloads and YAML validation.
 
 Revisions and tree paths arrive percent-encoded (`refs%2Fpr%2F1`, `sub%2Fdir`) and uvicorn
 decodes them before routing, so every route with a revision re-reads `scope["raw_path"]`
-through `app.hub.rawpath` (§4). Each route is registered for models, datasets and spaces.
+through `app.http` (§4). Each route is registered for models, datasets and spaces.
 """
 
 from __future__ import annotations
@@ -23,15 +23,21 @@ from app.auth.permissions import Principal
 from app.blobs import BlobStore
 from app.cards.metadata import CardError, parse_yaml
 from app.config import Settings
-from app.deps import BlobsDep, PrincipalDep, SessionDep, SettingsDep
+from app.deps import BlobsDep, CacheDep, PrincipalDep, SessionDep, SettingsDep
 from app.errors import BadRequest, RevisionNotFound
+from app.http import (
+    encode_cursor,
+    next_link,
+    offset_cursor,
+    page_limit,
+    raw_segments,
+    split_revision_and_path,
+)
 from app.hub import downloads, schemas
-from app.hub.lastcommit import last_commits
-from app.hub.listing import TreeCache, files_of, list_folder, lookup_paths
-from app.hub.pagination import encode_cursor, next_link, offset_cursor, page_limit
-from app.hub.rawpath import raw_segments, split_revision_and_path
-from app.hub.search import RepoQuery, head_commits, search_repos
+from app.repos.lastcommit import last_commits
+from app.repos.listing import TreeCache, files_of, list_folder, lookup_paths
 from app.repos.models import Repo
+from app.repos.search import RepoQuery, head_commits, search_repos
 from app.repos.service import commit_history, get_commit, get_repo, list_refs, resolve_revision
 from app.security import service as security
 
@@ -77,15 +83,6 @@ def _file_route(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def get_tree_cache(request: Request) -> TreeCache:
-    """One cache per app, made on first use (trees never change, so it needs no invalidation)."""
-    cache: TreeCache | None = getattr(request.app.state, "tree_cache", None)
-    if cache is None:
-        cache = request.app.state.tree_cache = TreeCache()
-    return cache
-
-
-CacheDep = Annotated[TreeCache, Depends(get_tree_cache)]
 ListParam = Annotated[list[str], Query()]
 
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from fastapi.responses import Response
 
 from app.http import iso_z
-from app.hub.lastcommit import LastCommit
+from app.repos.lastcommit import LastCommit
 from app.repos.models import Commit, Ref, Repo
 
 JsonDict = dict[str, Any]
@@ -167,7 +167,7 @@ def refs_json(refs: Iterable[Ref], include_prs: bool) -> JsonDict:
 @dataclass
 class RepoView:
     """A repo at one revision; siblings is the rendered JSON array of its files, when the
-    answer lists them (rendered once per tree, see `app.hub.listing.TreeCache`)."""
+    answer lists them (rendered once per tree, see `app.repos.listing.TreeCache`)."""
 
     repo: Repo
     sha: str | None

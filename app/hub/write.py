@@ -1,7 +1,7 @@
 """Repo management routes of the Hub API (hf-protocol.md §3): create, delete, move, settings,
 branches, tags and super-squash. Commits and preupload are in `app.hub.commit_write`.
 
-Every route that names a revision or ref re-reads the raw path (`app.hub.rawpath`), because
+Every route that names a revision or ref re-reads the raw path (`app.http`), because
 huggingface_hub sends them as one percent-encoded segment (`feature%2Fx`, §4).
 """
 
@@ -15,15 +15,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
 from app.auth.permissions import Principal
 from app.db.engine import write_transaction
-from app.deps import BlobsDep, PrincipalDep, SessionDep, UserDep, get_sessionmaker
+from app.deps import BlobsDep, FactoryDep, PrincipalDep, SessionDep, UserDep
 from app.errors import BadRequest, Conflict, NotFound
-from app.http import iso_z
-from app.hub.pagination import base_url
+from app.http import base_url, iso_z
 from app.hub.read import PLURALS, URL_PREFIXES, RepoPath, api_target
 from app.repos import manage
 from app.repos.commits import Author
@@ -32,7 +31,6 @@ from app.repos.paths import validate_branch, validate_repo_type
 from app.repos.service import DEFAULT_BRANCH, HEADS, TAGS, get_ref, get_repo, resolve_revision
 
 router = APIRouter(tags=["hub"])
-FactoryDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
@@ -133,7 +131,7 @@ def delete_repo(
         repo = get_repo(session, principal, body.type or "model", f"{namespace}/{name}", write=True)
         actor = Actor.of(request, principal, "api")
         record(session, actor, "repo.delete", repo.repo_id, type=repo.type)
-        manage.delete_repo(session, repo)
+        manage.delete_repo(session, repo, actor)
     return JSONResponse({})
 
 
@@ -208,7 +206,7 @@ def create_branch(
         repo, branch = _writable(session, principal, request)
         validate_branch(branch)
         start = resolve_revision(session, repo, _optional_str(body, "startingPoint"))
-        manage.create_ref(session, repo, HEADS + branch, start)
+        manage.create_ref(session, repo, HEADS + branch, start, Actor.of(request, principal, "api"))
     return JSONResponse({})
 
 
@@ -216,7 +214,7 @@ def create_branch(
 def delete_branch(request: Request, principal: PrincipalDep, factory: FactoryDep) -> Response:
     with write_transaction(factory) as session:
         repo, branch = _writable(session, principal, request)
-        manage.delete_ref(session, repo, HEADS + branch)
+        manage.delete_ref(session, repo, HEADS + branch, Actor.of(request, principal, "api"))
     return JSONResponse({})
 
 
@@ -232,7 +230,8 @@ def create_tag(
     with write_transaction(factory) as session:
         repo, revision = _writable(session, principal, request)
         validate_branch(tag)
-        manage.create_ref(session, repo, TAGS + tag, resolve_revision(session, repo, revision))
+        sha = resolve_revision(session, repo, revision)
+        manage.create_ref(session, repo, TAGS + tag, sha, Actor.of(request, principal, "api"))
     return JSONResponse({})
 
 
@@ -240,7 +239,7 @@ def create_tag(
 def delete_tag(request: Request, principal: PrincipalDep, factory: FactoryDep) -> Response:
     with write_transaction(factory) as session:
         repo, tag = _writable(session, principal, request)
-        manage.delete_ref(session, repo, TAGS + tag)
+        manage.delete_ref(session, repo, TAGS + tag, Actor.of(request, principal, "api"))
     return JSONResponse({})
 
 
@@ -258,7 +257,8 @@ def super_squash(
             raise BadRequest(f"{branch!r} is a tag; only branches can be squashed")
     assert principal.user is not None
     message = _optional_str(body, "message") or "Super-squash branch using huggingface_hub"
-    sha = manage.squash_branch(factory, blobs, repo.id, branch, Author.of(principal.user), message)
+    author, actor = Author.of(principal.user), Actor.of(request, principal, "api")
+    sha = manage.squash_branch(factory, blobs, repo.id, branch, author, message, actor)
     return JSONResponse({"commitOid": sha})
 
 
@@ -282,7 +282,7 @@ def open_pull_request(
         raise BadRequest("Discussions are not supported; only pull requests can be opened")
     with write_transaction(factory) as session:
         repo, _ = _writable(session, principal, request, with_ref=False)
-        number, _ = manage.open_pr_ref(session, repo, None)
+        number, _ = manage.open_pr_ref(session, repo, None, Actor.of(request, principal, "api"))
     url = f"{repo_url(request, repo.type, repo.repo_id)}/discussions/{number}"
     return JSONResponse({"num": number, "url": url})
 

@@ -18,15 +18,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.repos.content import Content
+
 
 @dataclass(frozen=True)
 class FileRef:
-    """One repo file, named by its blob store key (git objects are zlib-compressed)."""
+    """One repo file and where its bytes are (`app.repos.content`: a git blob, an LFS object
+    or a Xet file), which a worker opens with the blob store alone."""
 
     path: str
-    blob_key: str
-    git: bool
-    size: int
+    content: Content
+
+    @property
+    def size(self) -> int:
+        return self.content.size
 
 
 @dataclass(frozen=True)

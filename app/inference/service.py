@@ -20,7 +20,7 @@ from app.auth.permissions import Principal
 from app.blobs import BlobStore
 from app.inference.errors import UnsafeModel, UnsupportedModel
 from app.inference.protocol import FileRef, LoadSpec
-from app.repos.gitobjects import load_object, object_key
+from app.repos import content
 from app.repos.models import Repo
 from app.repos.service import FileEntry, get_commit, get_repo, list_entries, resolve_revision
 from app.security.scanner import SAFE, is_pickle_path
@@ -142,7 +142,7 @@ class Resolver:
     def _build(self, session: Session, principal: Principal, repo: Repo, sha: str) -> ModelSpec:
         repo_id = f"{repo.namespace}/{repo.name}"
         entries = self._entries(session, sha)
-        files = self._needed(repo_id, entries)
+        files = self._needed(session, repo_id, entries)
         _refuse_unsafe_pickles(session, [entries[f.path] for f in files])
         adapter = entries.get("adapter_config.json")
         base: ModelSpec | None = None
@@ -170,7 +170,9 @@ class Resolver:
         tree = get_commit(session, sha).tree_sha
         return {e.path: e for e in list_entries(session, tree, recursive=True) if not e.is_dir}
 
-    def _needed(self, repo_id: str, entries: dict[str, FileEntry]) -> list[FileRef]:
+    def _needed(
+        self, session: Session, repo_id: str, entries: dict[str, FileEntry]
+    ) -> list[FileRef]:
         pickle_ok = repo_id in self.pickle_repos
         out = []
         for entry in entries.values():
@@ -178,12 +180,12 @@ class Resolver:
                 pickle_ok and entry.path.endswith(PICKLE_SUFFIXES)
             )
             if wanted:
-                out.append(file_ref(entry))
+                out.append(FileRef(entry.path, content.locate(self.blobs, entry, session)))
         return out
 
     def _json(self, entry: FileEntry) -> dict[str, Any]:
         try:
-            value = json.loads(read_entry(self.blobs, entry))
+            value = json.loads(content.read_content(self.blobs, content.locate(self.blobs, entry)))
         except (ValueError, UnicodeDecodeError):
             raise UnsupportedModel(f"{entry.path} is not valid JSON") from None
         if not isinstance(value, dict):
@@ -208,14 +210,11 @@ class Resolver:
 
     def _tensor_bytes(self, ref: FileRef) -> int:
         """Bytes the tensors of one safetensors file take once loaded, from its header alone."""
-        if ref.git:
-            data = read_ref(self.blobs, ref)
-            header = _header(data[:8], lambda n: data[8 : 8 + n])
-        else:
-            header = _header(
-                b"".join(self.blobs.open(ref.blob_key, 0, 8)),
-                lambda n: b"".join(self.blobs.open(ref.blob_key, 8, n)),
-            )
+
+        def read(start: int, length: int) -> bytes:
+            return b"".join(content.open_content(self.blobs, ref.content, start, length))
+
+        header = _header(read(0, 8), lambda n: read(8, n))
         total = 0
         for name, info in header.items():
             if name == "__metadata__" or not isinstance(info, dict):
@@ -286,20 +285,3 @@ def with_task(spec: ModelSpec, task: str | None) -> ModelSpec:
     if task not in COMPATIBLE.get(spec.task, set()):
         raise UnsupportedModel(f"{spec.repo_id} is a {spec.task} model; it cannot run {task}")
     return replace(spec, task=task)
-
-
-def file_ref(entry: FileEntry) -> FileRef:
-    if entry.lfs_oid is not None:
-        return FileRef(path=entry.path, blob_key=f"lfs/{entry.lfs_oid}", git=False, size=entry.size)
-    return FileRef(path=entry.path, blob_key=object_key(entry.oid), git=True, size=entry.size)
-
-
-def read_ref(blobs: BlobStore, ref: FileRef) -> bytes:
-    """The content of a small file: a git blob is decompressed, an LFS object read whole."""
-    if ref.git:
-        return bytes(load_object(blobs, ref.blob_key.rsplit("/", 1)[-1]).as_raw_string())
-    return b"".join(blobs.open(ref.blob_key))
-
-
-def read_entry(blobs: BlobStore, entry: FileEntry) -> bytes:
-    return read_ref(blobs, file_ref(entry))

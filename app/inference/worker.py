@@ -27,6 +27,7 @@ from app.blobs import BlobStore, create_blob_store
 from app.config import Settings
 from app.inference.config import InferenceSettings
 from app.inference.protocol import FileRef, Item, LoadSpec, Outcome
+from app.repos.content import open_content
 
 log = logging.getLogger("atrium.inference.worker")
 Reply = Callable[[tuple[Any, ...]], None]
@@ -52,7 +53,7 @@ class SnapshotCache:
         return target
 
     def _place(self, ref: FileRef, path: Path) -> None:
-        blob = self.root / "blobs" / ref.blob_key.replace("/", "-")
+        blob = self.root / "blobs" / f"{ref.content.kind}-{ref.content.id}"
         if not blob.exists():
             self._download(ref, blob)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,16 +62,11 @@ class SnapshotCache:
         os.link(blob, path)
 
     def _download(self, ref: FileRef, blob: Path) -> None:
-        from app.inference.service import read_ref
-
         blob.parent.mkdir(parents=True, exist_ok=True)
         partial = blob.with_name(blob.name + f".{os.getpid()}.part")
-        with partial.open("wb") as out:
-            if ref.git:
-                out.write(read_ref(self.blobs, ref))
-            else:
-                for chunk in self.blobs.open(ref.blob_key):
-                    out.write(chunk)
+        with partial.open("wb") as out:  # streamed: weights are never whole in memory
+            for chunk in open_content(self.blobs, ref.content):
+                out.write(chunk)
         partial.replace(blob)  # atomic: a reader never sees half a file
 
 

@@ -29,13 +29,10 @@ from app.blobs import BlobStore
 from app.config import Settings
 from app.deps import BlobsDep, PrincipalDep, SessionDep, SettingsDep
 from app.errors import BadRequest, NotFound, QuotaExceeded, RepoNotFound, Unauthorized
-from app.hub.downloads import PRESIGN_TTL_S, lfs_key
-from app.hub.pagination import base_url
-from app.hub.rawpath import raw_segments
+from app.http import base_url, raw_segments
 from app.lfs import service, signing
 from app.lfs.schemas import (
     LFS_JSON,
-    OID_RE,
     BatchRequest,
     CompletionRequest,
     ObjectSpec,
@@ -44,9 +41,10 @@ from app.lfs.schemas import (
 )
 from app.lfs.streams import consume_in_thread
 from app.quotas.service import Upload, check_upload
+from app.repos import content
+from app.repos.gitobjects import OID_RE
 from app.repos.models import Repo
-from app.repos.service import get_repo
-from app.xet.links import open_xet_stream, xet_only_object
+from app.repos.service import get_repo, linked_sizes
 
 router = APIRouter(tags=["lfs"])
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -146,7 +144,7 @@ def batch(
     repo = lfs_repo(session, principal, target, write=upload)
     if body.hash_algo != "sha256":
         raise BadRequest(f"unsupported hash_algo {body.hash_algo!r}; use sha256")
-    linked = service.linked_sizes(session, repo.id, [o.oid for o in body.objects])
+    linked = linked_sizes(session, repo.id, [o.oid for o in body.objects])
     refusal = _over_quota(session, settings, repo, body.objects, linked) if upload else None
     session.close()  # S3 calls follow; hold no database connection meanwhile
     links = _links(request, settings, target, repo)
@@ -264,13 +262,14 @@ def _plan_download(
         return invalid
     if linked.get(obj.oid) != obj.size:
         return object_error(obj.oid, obj.size, 404, "Object does not exist in this repository")
+    stored = content.Content("lfs", obj.oid, obj.size)
     presigned = (
-        blobs.presigned_url(lfs_key(obj.oid), PRESIGN_TTL_S)
-        if settings.s3_presign_downloads and blobs.size(lfs_key(obj.oid)) is not None
+        content.download_url(blobs, stored)
+        if settings.s3_presign_downloads and content.is_stored(blobs, stored)
         else None
     )
     action: dict[str, Any] = (
-        {"href": presigned, "expires_in": PRESIGN_TTL_S}
+        {"href": presigned, "expires_in": content.PRESIGN_TTL_S}
         if presigned
         else {"href": f"{links.base}/objects/{obj.oid}", "header": links.header()}
     )
@@ -351,25 +350,21 @@ def download_object(
     blobs: BlobsDep,
 ) -> Response:
     repo = lfs_repo(session, principal, lfs_target(request), write=False)
-    size = service.linked_sizes(session, repo.id, [oid]).get(oid)
-    xet_hash = xet_only_object(session, blobs, oid) if size is not None else None
-    session.close()
+    size = linked_sizes(session, repo.id, [oid]).get(oid)
     if size is None:
         raise NotFound("Object does not exist in this repository")
-    headers = {"Content-Length": str(size)}
-    if xet_hash is not None:  # uploaded through Xet: reconstructed from its xorbs
-        stream = open_xet_stream(blobs, xet_hash, 0, None)
-        return StreamingResponse(stream, media_type="application/octet-stream", headers=headers)
-    key = lfs_key(oid)
-    path = blobs.local_path(key)
+    # git-lfs smudges a file that came only through Xet like any other: rebuilt from xorbs.
+    located = content.locate_lfs(blobs, oid, size, content.xet_hash_of(session, oid))
+    session.close()
+    path = content.local_file(blobs, located)
     if path is not None:
         return FileResponse(path, media_type="application/octet-stream")
-    presigned = blobs.presigned_url(key, PRESIGN_TTL_S) if settings.s3_presign_downloads else None
+    presigned = content.download_url(blobs, located) if settings.s3_presign_downloads else None
     if presigned:
         return RedirectResponse(presigned, status_code=302)
-    return StreamingResponse(
-        blobs.open(key), media_type="application/octet-stream", headers=headers
-    )
+    stream = content.open_content(blobs, located)
+    headers = {"Content-Length": str(size)}
+    return StreamingResponse(stream, media_type="application/octet-stream", headers=headers)
 
 
 @_route("/verify", "POST")
@@ -377,7 +372,7 @@ def verify_object(
     request: Request, body: VerifyRequest, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     repo = lfs_repo(session, principal, lfs_target(request), write=False)
-    size = service.linked_sizes(session, repo.id, [body.oid]).get(body.oid)
+    size = linked_sizes(session, repo.id, [body.oid]).get(body.oid)
     if size is None:
         raise NotFound(f"Object {body.oid} was not uploaded to this repository")
     if size != body.size:

@@ -3,13 +3,11 @@ as git-lfs and huggingface_hub send it (hf-protocol.md §7.2)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 LFS_JSON = "application/vnd.git-lfs+json"
-OID_RE = re.compile(r"^[0-9a-f]{64}$")  # a sha256, as git-lfs writes it
 MAX_BATCH_OBJECTS = 1000  # huggingface_hub sends 256, git-lfs 100
 
 

@@ -9,20 +9,19 @@ be enough to reach somebody else's private file through a commit of one's own.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from itertools import chain
 from typing import Protocol, runtime_checkable
 
 from botocore.exceptions import ClientError
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobs import BlobStore
 from app.blobs.base import HashingReader
+from app.blobs.keys import lfs_key
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.errors import BadRequest
-from app.hub.downloads import lfs_key
 from app.repos.models import LfsObject, RepoLfsObject
 
 PARTS_PREFIX = "lfs-parts/"  # parts sent through Atrium, deleted once assembled
@@ -44,18 +43,6 @@ class DirectPartStore(Protocol):
 
 def new_upload_id() -> str:
     return secrets.token_urlsafe(18)
-
-
-def linked_sizes(session: Session, repo_id: int, oids: Sequence[str]) -> dict[str, int]:
-    """oid -> size of the objects this repo was given, among oids."""
-    if not oids:
-        return {}
-    rows = session.execute(
-        select(LfsObject.oid, LfsObject.size)
-        .join(RepoLfsObject, RepoLfsObject.oid == LfsObject.oid)
-        .where(RepoLfsObject.repo_id == repo_id, LfsObject.oid.in_(list(oids)))
-    )
-    return {oid: size for oid, size in rows}
 
 
 def link_object(factory: sessionmaker[Session], repo_id: int, oid: str, size: int) -> None:

@@ -8,21 +8,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import parse_size
 from app.db.engine import write_transaction
-from app.deps import SessionDep, SettingsDep, UserDep, get_sessionmaker
+from app.deps import FactoryDep, SessionDep, SettingsDep, UserDep
 from app.errors import BadRequest, Forbidden
 from app.quotas.service import set_limit, usage
 
 router = APIRouter(tags=["quotas"])
-FactoryDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
 
 
 class LimitBody(BaseModel):

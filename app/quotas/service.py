@@ -28,8 +28,8 @@ from app.config import Settings
 from app.db.base import utcnow
 from app.db.upsert import insert_ignore
 from app.errors import QuotaExceeded
-from app.git.history import chunks
 from app.quotas.models import NamespaceQuota, RepoGitBlob
+from app.repos.history import chunks
 from app.repos.models import LfsObject, Repo, RepoLfsObject, TreeEntry
 
 SIZE_UNITS = ("bytes", "kB", "MB", "GB", "TB", "PB")

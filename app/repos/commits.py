@@ -15,13 +15,12 @@ from datetime import UTC, datetime
 
 from dulwich.objects import Blob, ObjectID, ShaFile, Tree
 from dulwich.objects import Commit as GitCommit
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.audit.service import Actor, record_push
+from app.audit.service import Actor
 from app.auth.models import User
 from app.blobs import BlobStore
-from app.db.base import utcnow
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.errors import BadRequest, EntryNotFound, PreconditionFailed, RevisionNotFound
@@ -36,8 +35,8 @@ from app.repos.gitobjects import (
 )
 from app.repos.models import Commit, LfsObject, Ref, Repo, RepoCommit, RepoLfsObject, TreeEntry
 from app.repos.paths import validate_path
+from app.repos.refs import move_ref
 from app.repos.service import HEADS, resolve_revision
-from app.security.service import scan_new_files
 
 CAS_RETRIES = 50  # concurrent commits without parent_commit are re-applied on the new head
 GITATTRIBUTES = b"""*.7z filter=lfs diff=lfs merge=lfs -text
@@ -321,23 +320,6 @@ def _row_dict(row: TreeEntry | Commit) -> dict[str, object]:
     return {c.key: getattr(row, c.key) for c in row.__table__.columns}
 
 
-def move_ref(session: Session, repo: Repo, ref_name: str, old: str | None, new: str) -> bool:
-    """Compare-and-swap a ref; old None creates it. False when someone moved it first."""
-    if old is None:
-        exists = session.scalar(select(Ref.id).where(Ref.repo_id == repo.id, Ref.name == ref_name))
-        if exists is not None:
-            return False
-        session.add(Ref(repo_id=repo.id, name=ref_name, commit_sha=new))
-        session.flush()
-        return True
-    result = session.execute(
-        update(Ref)
-        .where(Ref.repo_id == repo.id, Ref.name == ref_name, Ref.commit_sha == old)
-        .values(commit_sha=new, updated_at=utcnow())
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
 def create_commit(
     factory: sessionmaker[Session],
     blobs: BlobStore,
@@ -354,7 +336,8 @@ def create_commit(
 ) -> CommitResult:
     """Apply operations on top of branch and move it; retried on concurrent commits unless a
     parent_commit pins the base (then a moved branch is 412, as huggingface.co answers).
-    With an actor, the move is in the audit log, in the transaction that makes it."""
+    The ref moves through the ref service (`app.repos.refs`): its event, and with an actor
+    its audit line, are in the transaction that moves it."""
     ref_name = branch if branch.startswith("refs/") else HEADS + branch
     for _attempt in range(CAS_RETRIES):
         with factory() as session:
@@ -372,18 +355,18 @@ def create_commit(
             plan = _plan(session, repo, base_tree, operations)
         commit = make_commit_object(plan.tree_sha, [head], author, title, description)
         store_objects(blobs, [*plan.objects, commit])
-        scan_new_files(factory, blobs, plan.rows)  # before the revision becomes visible
         with write_transaction(factory) as session:
             repo = session.get(Repo, repo_id)
             assert repo is not None
-            if not move_ref(session, repo, ref_name, head, commit.id.decode()):
+            moved = move_ref(
+                session, repo, ref_name, head, commit.id.decode(), cause="commit", actor=actor
+            )
+            if not moved:
                 if parent_commit is not None:
                     raise PreconditionFailed()
                 session.rollback()
                 continue
             index_commit(session, repo, commit, plan.rows)
-            if actor is not None:
-                record_push(session, actor, repo, ref_name, head, commit.id.decode())
             if after_commit is not None:
                 after_commit(session, repo, ref_name, commit.id.decode(), plan)
         return CommitResult(sha=commit.id.decode(), parent=head, tree_sha=plan.tree_sha)

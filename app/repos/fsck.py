@@ -22,9 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobs import BlobNotFound, BlobStore
+from app.repos import content
 from app.repos.gitobjects import MODE_GITLINK, MODE_TREE, load_object, parse_lfs_pointer
 from app.repos.models import Commit, Ref, Repo, RepoCommit, TreeEntry
-from app.xet.links import open_xet_stream, xet_only_object
 
 
 @dataclass
@@ -145,22 +145,17 @@ class _Checker:
         self.lfs(pointer.oid, pointer.size, where)
 
     def lfs(self, oid: str, size: int, where: str) -> None:
-        key = f"lfs/{oid}"  # where the LFS upload stores it (app.hub.downloads.lfs_key)
-        if key in self.seen:
+        if f"lfs:{oid}" in self.seen:
             return
-        self.seen.add(key)
+        self.seen.add(f"lfs:{oid}")
         self.report.lfs_objects += 1
         digest, count = hashlib.sha256(), 0
-        xet_hash = xet_only_object(self.session, self.blobs, oid)
+        located = content.locate_lfs(self.blobs, oid, size, content.xet_hash_of(self.session, oid))
         try:
-            if xet_hash is None:
-                chunks = self.blobs.open(key)
-            else:
-                chunks = open_xet_stream(self.blobs, xet_hash, 0, None)
-            for chunk in chunks:
+            for chunk in content.open_content(self.blobs, located):
                 digest.update(chunk)
                 count += len(chunk)
-        except BlobNotFound:
+        except content.ContentMissing:
             self.problem(f"missing LFS object {oid} ({where})")
             return
         if count != size or digest.hexdigest() != oid:

@@ -15,10 +15,11 @@ from dulwich.objects import Blob, ShaFile
 
 from app.blobs import BlobStore
 from app.blobs.base import read_all
+from app.blobs.keys import git_object_key
 
-GIT_PREFIX = "git/"
 EMPTY_TREE_SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 LFS_SPEC = "https://git-lfs.github.com/spec/v1"
+OID_RE = re.compile(r"^[0-9a-f]{64}$")  # an LFS object id: a sha256, as git-lfs writes it
 LFS_POINTER_MAX = 1024  # git-lfs refuses to parse pointer files larger than this
 _POINTER_RE = re.compile(
     rb"^version https://git-lfs\.github\.com/spec/v1\n"
@@ -40,20 +41,16 @@ class LfsPointer:
     size: int
 
 
-def object_key(sha: str) -> str:
-    return f"{GIT_PREFIX}{sha}"
-
-
 def store_objects(blobs: BlobStore, objects: Iterable[ShaFile]) -> None:
     """Write objects that are not stored yet; each write is atomic and durable."""
     for obj in objects:
-        key = object_key(obj.id.decode())
+        key = git_object_key(obj.id.decode())
         if blobs.size(key) is None:
             blobs.put(key, obj.as_legacy_object_chunks())
 
 
 def load_object(blobs: BlobStore, sha: str) -> ShaFile:
-    return ShaFile.from_file(io.BytesIO(read_all(blobs, object_key(sha))))
+    return ShaFile.from_file(io.BytesIO(read_all(blobs, git_object_key(sha))))
 
 
 def lfs_pointer_text(oid: str, size: int) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dulwich.objects import Blob
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,11 +24,11 @@ from app.repos.commits import (
     CommitPlan,
     index_commit,
     make_commit_object,
-    move_ref,
 )
 from app.repos.gitobjects import store_objects
 from app.repos.models import Ref, Repo
 from app.repos.paths import validate_repo_name, validate_repo_type
+from app.repos.refs import Cause, delete_all_refs, move_ref
 from app.repos.service import (
     DEFAULT_BRANCH,
     HEADS,
@@ -87,7 +87,10 @@ def create_repo(
             )
             session.add(repo)
             session.flush()
-            move_ref(session, repo, HEADS + DEFAULT_BRANCH, None, commit.id.decode())
+            main = HEADS + DEFAULT_BRANCH
+            move_ref(
+                session, repo, main, None, commit.id.decode(), cause="repo.create", actor=actor
+            )
             index_commit(session, repo, commit, plan.rows)
             if actor is not None:
                 record(session, actor, "repo.create", repo.repo_id, type=repo_type, private=private)
@@ -96,9 +99,9 @@ def create_repo(
     return repo
 
 
-def delete_repo(session: Session, repo: Repo) -> None:
-    """Removes the repo and its refs; its objects stay for `atrium gc` to reclaim."""
-    session.execute(delete(Ref).where(Ref.repo_id == repo.id))
+def delete_repo(session: Session, repo: Repo, actor: Actor | None) -> None:
+    """Removes the repo and its refs (an event each); its objects stay for `atrium gc`."""
+    delete_all_refs(session, repo, actor=actor)
     session.delete(repo)
 
 
@@ -160,23 +163,34 @@ def update_settings(
     repo.updated_at = utcnow()
 
 
-def create_ref(session: Session, repo: Repo, ref_name: str, sha: str) -> None:
+def create_ref(session: Session, repo: Repo, ref_name: str, sha: str, actor: Actor | None) -> None:
     """A new branch or tag at sha; Conflict (409, which `exist_ok` tolerates) if it exists."""
-    if not move_ref(session, repo, ref_name, None, sha):
+    if not move_ref(session, repo, ref_name, None, sha, cause=_cause(ref_name), actor=actor):
         kind = "Tag" if ref_name.startswith(TAGS) else "Branch"
         raise Conflict(f"{kind} already exists: {ref_name.rpartition('/')[2]}")
 
 
-def delete_ref(session: Session, repo: Repo, ref_name: str) -> None:
+def delete_ref(session: Session, repo: Repo, ref_name: str, actor: Actor | None) -> None:
     """Remove a branch or tag; the default branch stays (every repo needs a `main`)."""
     if ref_name == HEADS + DEFAULT_BRANCH:
         raise BadRequest(f"The default branch {DEFAULT_BRANCH!r} cannot be deleted")
-    deleted = session.execute(delete(Ref).where(Ref.repo_id == repo.id, Ref.name == ref_name))
-    if not deleted.rowcount:  # type: ignore[attr-defined]
+    ref = get_ref(session, repo, ref_name)
+    cause = _cause(ref_name)
+    if ref is None or not move_ref(
+        session, repo, ref_name, ref.commit_sha, None, cause=cause, actor=actor
+    ):
         raise RevisionNotFound(f"Invalid rev id: {ref_name.removeprefix(HEADS)}")
 
 
-def open_pr_ref(session: Session, repo: Repo, revision: str | None) -> tuple[int, str]:
+def _cause(ref_name: str) -> Cause:
+    if ref_name.startswith(TAGS):
+        return "tag"
+    return "pull-request" if ref_name.startswith(PULLS) else "branch"
+
+
+def open_pr_ref(
+    session: Session, repo: Repo, revision: str | None, actor: Actor | None
+) -> tuple[int, str]:
     """Start the repo's next pull request ref, `refs/pr/N` (N from 1), at revision's commit;
     returns (N, ref name). A pull request is only its ref: there is no discussion thread."""
     names = session.scalars(
@@ -184,7 +198,8 @@ def open_pr_ref(session: Session, repo: Repo, revision: str | None) -> tuple[int
     )
     numbers = [int(n[len(PULLS) :]) for n in names if n[len(PULLS) :].isdigit()]
     number = max(numbers, default=0) + 1
-    create_ref(session, repo, f"{PULLS}{number}", resolve_revision(session, repo, revision))
+    sha = resolve_revision(session, repo, revision)
+    create_ref(session, repo, f"{PULLS}{number}", sha, actor)
     return number, f"{PULLS}{number}"
 
 
@@ -195,6 +210,7 @@ def squash_branch(
     branch: str,
     author: Author,
     message: str,
+    actor: Actor | None = None,
 ) -> str:
     """Replace a branch's history by one root commit of its current tree (super-squash);
     412 when the branch moves meanwhile, like any other commit with a pinned parent."""
@@ -210,7 +226,8 @@ def squash_branch(
     with write_transaction(factory) as session:
         repo = session.get(Repo, repo_id)
         assert repo is not None
-        if not move_ref(session, repo, HEADS + branch, old, commit.id.decode()):
+        new = commit.id.decode()
+        if not move_ref(session, repo, HEADS + branch, old, new, cause="squash", actor=actor):
             raise PreconditionFailed()
         index_commit(session, repo, commit, [])
         repo.updated_at = utcnow()

@@ -136,3 +136,34 @@ class RepoLfsObject(Base):
         ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True
     )
     oid: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class RepoEvent(Base):
+    """A domain event of the repo model, written in the transaction that made the change
+    (`app.repos.refs`). Ids are assigned in commit order, so consumers read the table as a
+    log: each keeps its position in `event_cursors`. Rows outlive their repo (no foreign key):
+    `repo` names it as it was."""
+
+    __tablename__ = "repo_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(40))  # repo.ref_moved
+    repo_id: Mapped[int] = mapped_column(Integer, index=True)
+    repo_type: Mapped[str] = mapped_column(String(16))
+    repo: Mapped[str] = mapped_column(String(200))  # namespace/name when the event happened
+    ref: Mapped[str] = mapped_column(String(255))
+    old: Mapped[str | None] = mapped_column(String(40))  # None: the ref was created
+    new: Mapped[str | None] = mapped_column(String(40))  # None: the ref was deleted
+    actor: Mapped[str | None] = mapped_column(String(96))  # None: the server or an operator
+    cause: Mapped[str] = mapped_column(String(32))
+
+
+class EventCursor(Base):
+    """How far one consumer of `repo_events` has got: every event up to `position` is done."""
+
+    __tablename__ = "event_cursors"
+
+    consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.permissions import Principal, can_read, require_write
 from app.errors import EntryNotFound, RepoNotFound, RevisionNotFound
-from app.repos.models import Commit, Ref, Repo, RepoCommit, TreeEntry
+from app.repos.models import Commit, LfsObject, Ref, Repo, RepoCommit, RepoLfsObject, TreeEntry
 from app.repos.paths import validate_repo_type
 
 HEADS = "refs/heads/"
@@ -194,3 +194,15 @@ def commit_history(
     ordered.sort(key=lambda c: c.authored_at, reverse=True)
     page = ordered[offset : offset + limit]
     return page, len(ordered) > offset + limit
+
+
+def linked_sizes(session: Session, repo_id: int, oids: Sequence[str]) -> dict[str, int]:
+    """oid -> size of the objects this repo was given, among oids."""
+    if not oids:
+        return {}
+    rows = session.execute(
+        select(LfsObject.oid, LfsObject.size)
+        .join(RepoLfsObject, RepoLfsObject.oid == LfsObject.oid)
+        .where(RepoLfsObject.repo_id == repo_id, LfsObject.oid.in_(list(oids)))
+    )
+    return {oid: size for oid, size in rows}

@@ -1,9 +1,10 @@
 """Pickle scanning at commit time, and the recorded verdicts for the read side.
 
-`scan_new_files` runs on every write path, between storing a commit's objects and the
-transaction that moves the ref (`app.repos.commits.create_commit`, `app.git.push.Push`), so a
-revision is never visible before its pickle files have a verdict. It runs outside any
-transaction: a scan reads the file from the blob store and must not hold SQLite's write lock.
+`PickleScans` follows every ref move (a consumer of the repo model's events, `app.repos.events`)
+and scans the pickle files the new revision adds; the move's own thread delivers it right after
+the commit, so the API's answer to a commit or a push follows its verdicts. A scan runs outside
+any transaction: it reads the file from the blob store and must not hold SQLite's write lock.
+Until a file has a verdict, inference refuses it like an unsafe one.
 A verdict never refuses a commit (as on huggingface.co): it is recorded, shown in `model_info`
 and on the file page, and the inference pool refuses to load anything but `safe`.
 """
@@ -19,12 +20,12 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobs import BlobStore
-from app.blobs.base import BlobNotFound
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
-from app.git.history import chunks
-from app.repos.gitobjects import load_object
-from app.repos.models import TreeEntry
+from app.repos import content
+from app.repos.history import changed_files, chunks
+from app.repos.models import Commit, RepoEvent, TreeEntry
+from app.repos.service import FileEntry
 from app.security.models import PickleScan
 from app.security.scanner import (
     ERROR,
@@ -37,7 +38,6 @@ from app.security.scanner import (
     is_pickle_path,
     scan,
 )
-from app.xet.links import open_xet_stream, xet_only_object
 
 log = logging.getLogger(__name__)
 BACKFILL_BATCH = 100  # files scanned per verdict transaction by `atrium scan-pickles`
@@ -48,25 +48,47 @@ def content_key(lfs_oid: str | None, oid: str) -> str:
     return lfs_oid or oid
 
 
+class PickleScans:
+    """The consumer of ref moves that scans what a new revision adds."""
+
+    name = "pickle-scans"
+
+    def __init__(self, factory: sessionmaker[Session], blobs: BlobStore):
+        self.factory = factory
+        self.blobs = blobs
+
+    def handle(self, event: RepoEvent) -> None:
+        if event.new is None:
+            return
+        with self.factory() as session:
+            new_tree = session.scalar(select(Commit.tree_sha).where(Commit.sha == event.new))
+            old_tree = None
+            if event.old is not None:
+                old_tree = session.scalar(select(Commit.tree_sha).where(Commit.sha == event.old))
+            if new_tree is None:
+                return
+            files = [
+                f for f in changed_files(session, old_tree, new_tree) if is_pickle_path(f.path)
+            ]
+        scan_new_files(self.factory, self.blobs, files)
+
+
 def scan_new_files(
-    factory: sessionmaker[Session], blobs: BlobStore, rows: Iterable[TreeEntry]
+    factory: sessionmaker[Session], blobs: BlobStore, files: Iterable[FileEntry]
 ) -> None:
-    """Scan the pickle files among a commit's new tree rows whose content has no verdict yet."""
+    """Scan the pickle files among files whose content has no verdict yet."""
     wanted = {
-        content_key(row.lfs_oid, row.oid): row
-        for row in rows
-        if row.kind == "blob" and is_pickle_path(row.name)
+        content_key(f.lfs_oid, f.oid): f
+        for f in files
+        if f.kind == "blob" and is_pickle_path(f.path)
     }
     if not wanted:
         return
     with factory() as session:  # closed before scanning: no connection held meanwhile
         known = set(verdicts(session, wanted))
         todo = {key: row for key, row in wanted.items() if key not in known}
-        xet: dict[str, str | None] = {}
-        for key, row in todo.items():
-            if row.lfs_oid is not None:
-                xet[key] = xet_only_object(session, blobs, row.lfs_oid)
-    found = {key: _scan_row(blobs, row, xet.get(key)) for key, row in todo.items()}
+        located = {key: content.locate(blobs, f, session) for key, f in todo.items()}
+    found = {key: _scan_row(blobs, todo[key], c) for key, c in located.items()}
     if found:
         record(factory, found)
 
@@ -81,29 +103,26 @@ def record(factory: sessionmaker[Session], found: dict[str, Verdict]) -> None:
         insert_ignore(session, PickleScan, values, ["oid"])
 
 
-def _scan_row(blobs: BlobStore, row: TreeEntry, xet_hash: str | None) -> Verdict:
+def _scan_row(blobs: BlobStore, row: FileEntry, located: content.Content) -> Verdict:
     """The verdict on one file. Content missing from the store is an `error` verdict; a store
     that fails to answer raises (StorageUnavailable): a verdict is kept for good, and must
     not record an outage."""
     try:
-        verdict = scan(_open(blobs, row, xet_hash), row.name)
-    except BlobNotFound as exc:
-        verdict = Verdict(ERROR, detail=f"the file is missing from storage: {exc.message}")
+        verdict = scan(_open(blobs, located), row.path)
+    except content.ContentMissing:
+        verdict = Verdict(ERROR, detail="the file is missing from storage")
     if not verdict.safe:
-        log.warning("pickle scan of %s (%s): %s %s", row.name, row.oid, verdict.status,
+        log.warning("pickle scan of %s (%s): %s %s", row.path, row.oid, verdict.status,
                     verdict.imports or verdict.detail)  # fmt: skip
     return verdict
 
 
-def _open(blobs: BlobStore, row: TreeEntry, xet_hash: str | None) -> ScanInput:
+def _open(blobs: BlobStore, located: content.Content) -> ScanInput:
     """The file's bytes: a regular file is a small git blob, read whole; a large file is read
-    by ranges from `lfs/<oid>`, or from the CAS when it only came through Xet."""
-    if row.lfs_oid is None:
-        return io.BytesIO(load_object(blobs, row.oid).as_raw_string())
-    if xet_hash is not None:
-        return RangeFile(lambda start, n: open_xet_stream(blobs, xet_hash, start, n), row.size)
-    key = f"lfs/{row.lfs_oid}"
-    return RangeFile(lambda start, n: blobs.open(key, start, n), row.size)
+    by ranges, whatever carried it (LFS, or the CAS when it only came through Xet)."""
+    if located.kind == "git":
+        return io.BytesIO(content.read_content(blobs, located))
+    return RangeFile(lambda start, n: content.open_content(blobs, located, start, n), located.size)
 
 
 def verdicts(session: Session, keys: Iterable[str]) -> dict[str, PickleScan]:
@@ -208,7 +227,7 @@ def scan_unscanned(factory: sessionmaker[Session], blobs: BlobStore) -> int:
         rows = session.scalars(select(TreeEntry).where(TreeEntry.kind == "blob", or_(*suffixes)))
         unique = {content_key(row.lfs_oid, row.oid): row for row in rows}
         known = verdicts(session, unique)
-    missing = [row for key, row in unique.items() if key not in known]
+    missing = [FileEntry.of(row, row.name) for key, row in unique.items() if key not in known]
     for start in range(0, len(missing), BACKFILL_BATCH):
         scan_new_files(factory, blobs, missing[start : start + BACKFILL_BATCH])
     return len(missing)

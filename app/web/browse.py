@@ -7,8 +7,8 @@ from fastapi import APIRouter, Response
 
 from app.auth.service import namespace_taken
 from app.errors import NotFound
-from app.hub.search import RepoQuery, search_repos
 from app.repos.models import Repo
+from app.repos.search import RepoQuery, search_repos
 from app.web.pages import Page, PageDep, PageRoute
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)

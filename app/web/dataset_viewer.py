@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from app.blobs.base import BlobStore
 from app.datasets import views
-from app.datasets.routes import get_viewer
+from app.deps import get_viewer
 from app.web.pages import Page
 
 PAGE_ROWS = 20
@@ -76,7 +76,7 @@ def viewer_table(
 ) -> Table | None:
     """The viewer of `dataset` at `revision`; None when it has no data files to show.
     Private datasets are checked as by the API (RepoNotFound to those who may not read)."""
-    viewer = get_viewer(page.request, page.settings, blobs)
+    viewer = get_viewer(page.request)
     revision_index = viewer.open_revision(page.db, page.principal, dataset, revision)
     index = viewer.index(page.db, revision_index)
     if not index.layout.configs:

@@ -18,11 +18,9 @@ from app.audit.service import Actor, record
 from app.auth.permissions import can_write
 from app.cards.render import CardRenderer
 from app.db.engine import write_transaction
-from app.deps import BlobsDep
+from app.deps import BlobsDep, CacheDep
 from app.errors import BadRequest
-from app.hub.pagination import base_url
-from app.hub.rawpath import raw_segments, split_revision_and_path
-from app.hub.read import CacheDep
+from app.http import base_url, raw_segments, split_revision_and_path
 from app.repos.manage import delete_repo
 from app.repos.models import Repo
 from app.repos.service import commit_history, get_commit, get_repo, resolve_revision
@@ -323,5 +321,5 @@ async def delete_from_settings(page: PageDep) -> Response:
         if fresh is not None:
             actor = Actor.of(page.request, page.principal, "web")
             record(db, actor, "repo.delete", fresh.repo_id, type=fresh.type)
-            delete_repo(db, fresh)
+            delete_repo(db, fresh, actor)
     return page.redirect(f"/{owner}")

@@ -24,9 +24,9 @@ from app.auth.permissions import Principal
 from app.blobs import BlobStore
 from app.cards.render import HIGHLIGHT_CLASS_PREFIX, CardRenderer, LinkBase
 from app.errors import EntryNotFound
-from app.hub.lastcommit import LastCommit, last_commits
-from app.hub.listing import Listed, TreeCache
 from app.repos.gitobjects import load_object
+from app.repos.lastcommit import LastCommit, last_commits
+from app.repos.listing import Listed, TreeCache
 from app.repos.models import Commit, Repo
 from app.repos.service import (
     HEADS,

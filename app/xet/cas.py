@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobs import BlobStore
 from app.blobs.base import exists
+from app.blobs.keys import recipe_key, xorb_key
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.errors import BadRequest
@@ -29,7 +30,7 @@ from app.quotas.service import RepoQuota, Upload
 from app.repos.models import LfsObject, RepoLfsObject
 from app.xet import hashing
 from app.xet.models import XetDedupChunk, XetFile, XetXorb
-from app.xet.reconstruction import Slice, pack_recipe, recipe_key, stream_file, xorb_key
+from app.xet.reconstruction import Slice, pack_recipe, stream_file
 from app.xet.shard import FileEntry, InvalidShard, Term, parse_shard
 from app.xet.xorb import ChunkRef, pack_index, parse_xorb, unpack_index
 

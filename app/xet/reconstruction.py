@@ -16,6 +16,7 @@ from typing import cast
 
 from app.blobs import BlobStore
 from app.blobs.base import read_all
+from app.blobs.keys import recipe_key, xorb_key
 from app.errors import RangeNotSatisfiable
 from app.xet import hashing
 from app.xet.xorb import decode_chunks
@@ -47,14 +48,6 @@ class Slice:
     def sub(self, first: int, last: int) -> Slice:
         """Chunks [first, last) counted from this slice's start."""
         return Slice(self.xorb, self.start + first, self.start + last, self.chunks[first:last])
-
-
-def xorb_key(xorb_hex: str) -> str:
-    return f"xet/xorbs/{xorb_hex}"
-
-
-def recipe_key(file_hex: str) -> str:
-    return f"xet/files/{file_hex}"
 
 
 def pack_recipe(terms: list[Slice]) -> bytes:

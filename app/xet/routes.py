@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.blobs import BlobStore
+from app.blobs.keys import xorb_key
 from app.config import Settings
 from app.deps import BlobsDep, PrincipalDep, SessionDep, SettingsDep
 from app.errors import BadRequest, NotFound, PayloadTooLarge
-from app.hub.pagination import base_url
+from app.http import base_url
 from app.quotas.service import RepoQuota
 from app.repos.models import LfsObject, RepoLfsObject
 from app.repos.service import get_repo, resolve_revision
@@ -39,7 +40,6 @@ from app.xet.reconstruction import (
     parse_range_header,
     slice_range,
     term_json,
-    xorb_key,
 )
 from app.xet.shard import MAX_SHARD_BODY, build_dedup_answer
 from app.xet.xorb import MAX_XORB_BODY

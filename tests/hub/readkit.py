@@ -15,9 +15,10 @@ from app.auth.permissions import Principal
 from app.auth.service import get_user
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
-from app.repos.commits import AddFile, AddLfsFile, Author, CommitResult, create_commit, move_ref
+from app.repos.commits import AddFile, AddLfsFile, Author, CommitResult, create_commit
 from app.repos.manage import create_repo, update_card
 from app.repos.models import LfsObject, Repo, RepoLfsObject
+from app.repos.refs import move_ref
 from tests.live import LiveServer
 
 README = b"""---
@@ -119,7 +120,7 @@ def add_ref(owner: Owner, repo: Repo, ref_name: str, sha: str) -> None:
     with write_transaction(owner.server.app().state.sessionmaker) as session:
         fresh = session.get(Repo, repo.id)
         assert fresh is not None
-        assert move_ref(session, fresh, ref_name, None, sha)
+        assert move_ref(session, fresh, ref_name, None, sha, cause="branch")
 
 
 def big_bytes(size: int, seed: int = 0) -> bytes:

@@ -64,7 +64,7 @@ def garbage(own_server: LiveServer) -> dict[str, list[str]]:
     with write_transaction(own_server.app().state.sessionmaker) as session:
         repo = session.get(Repo, gone.id)
         assert repo is not None
-        delete_repo(session, repo)
+        delete_repo(session, repo, None)
     orphan = abandoned_upload(owner, kept, b"never committed " * 50)
     scratch = ["lfs-parts/abandoned/00001", "lfs-staging/abandoned", "git-cache/0123abcd"]
     for key in scratch:  # an abandoned multipart upload, an old cached clone reply

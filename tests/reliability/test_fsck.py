@@ -17,11 +17,11 @@ from sqlalchemy import update
 from app.auth.permissions import Principal
 from app.auth.service import get_user
 from app.blobs.base import read_all
+from app.blobs.keys import git_object_key
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.repos.commits import AddFile, AddLfsFile, Author, CommitResult, create_commit
 from app.repos.fsck import FsckReport, fsck
-from app.repos.gitobjects import object_key
 from app.repos.manage import create_repo
 from app.repos.models import LfsObject, RepoLfsObject, TreeEntry
 from tests.live import LiveServer, private_server
@@ -85,8 +85,8 @@ def replaced(server: LiveServer, key: str, data: bytes | None) -> Iterator[None]
 def test_fsck_reports_missing_and_corrupt_objects(server: LiveServer) -> None:
     target = make_target(server)
     assert check(server).ok
-    readme_key = object_key(Blob.from_string(README).id.decode())
-    with replaced(server, object_key(target.tree_sha), None):
+    readme_key = git_object_key(Blob.from_string(README).id.decode())
+    with replaced(server, git_object_key(target.tree_sha), None):
         assert any(f"missing git object {target.tree_sha}" in p for p in check(server).problems)
     forged = zlib.compress(b"blob 14\x00# fsck targeT\n")
     with replaced(server, readme_key, forged):
@@ -114,7 +114,7 @@ def test_fsck_reports_an_index_that_disagrees_with_the_tree(server: LiveServer) 
 
 def test_fsck_command_exits_nonzero_on_damage(server: LiveServer) -> None:
     target = make_target(server)
-    with replaced(server, object_key(target.sha), None):
+    with replaced(server, git_object_key(target.sha), None):
         result = server.cli("fsck")
     assert result.returncode == 1
     assert f"missing git object {target.sha}" in result.stdout

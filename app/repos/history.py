@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.repos.models import Commit, RepoCommit, TreeEntry
+from app.repos.service import FileEntry
 
 IN_CHUNK = 500  # shas per `IN (…)` query, under SQLite's bound-parameter limit
 
@@ -89,3 +90,29 @@ class History:
                     if row.kind == "tree" and row.oid not in self.seen:
                         level.add(row.oid)
             frontier = level
+
+
+def changed_files(session: Session, old_tree: str | None, new_tree: str) -> Iterator[FileEntry]:
+    """The files of new_tree that old_tree does not hold at the same path with the same
+    content (all of them when old_tree is None), read from the file index level by level and
+    never descending into a folder both trees share."""
+    frontier: list[tuple[str | None, str, str]] = [(old_tree, new_tree, "")]
+    while frontier:
+        shas = {sha for pair in frontier for sha in pair[:2] if sha is not None}
+        children: dict[str, list[TreeEntry]] = {sha: [] for sha in shas}
+        for batch in chunks(shas):
+            for row in session.scalars(select(TreeEntry).where(TreeEntry.tree_sha.in_(batch))):
+                children[row.tree_sha].append(row)
+        level: list[tuple[str | None, str, str]] = []
+        for old, new, prefix in frontier:
+            before = {row.name: row for row in children[old]} if old is not None else {}
+            for row in children[new]:
+                prev = before.get(row.name)
+                if prev is not None and (prev.kind, prev.oid) == (row.kind, row.oid):
+                    continue
+                if row.kind == "tree":
+                    base = prev.oid if prev is not None and prev.kind == "tree" else None
+                    level.append((base, row.oid, f"{prefix}{row.name}/"))
+                else:
+                    yield FileEntry.of(row, f"{prefix}{row.name}")
+        frontier = level

@@ -28,7 +28,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.auth.permissions import Principal
 from app.errors import BadRequest
-from app.hub.pagination import decode_cursor, encode_cursor
+from app.http import decode_cursor, encode_cursor
 from app.repos.models import Commit, Ref, Repo
 from app.repos.service import DEFAULT_BRANCH, HEADS
 

@@ -18,7 +18,7 @@ from itertools import pairwise
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.hub.listing import Listed, lookup_paths, rows_at
+from app.repos.listing import Listed, lookup_paths, rows_at
 from app.repos.models import Commit, RepoCommit
 from app.repos.service import FileEntry
 

@@ -1,0 +1,148 @@
+"""The one place where refs move (ARCHITECTURE.md §5).
+
+Every write path — API commits, git pushes, super-squash, branch and tag operations, parquet
+exports, repo creation and deletion — moves refs through `move_ref`, inside the transaction
+that makes the change and after every object the new commit reaches is durable. It
+compare-and-swaps the ref and, in the same transaction, records the domain event
+`repo.ref_moved` (repo, ref, old, new, actor, cause) and the audit line of the actor. Follow-up
+work (pickle scans, and later webhooks or conversions) consumes the events afterwards from their
+durable table (`app.repos.events`), so no write path can forget one.
+
+Event ids follow commit order, which consumers rely on to read the table as a log: the events
+of a transaction are inserted by a `before_commit` hook, its very last statements, under a
+transaction-level advisory lock on PostgreSQL (SQLite has one writer at a time anyway). The
+lock is taken when every row lock of the transaction is already held, so it cannot deadlock.
+A transaction that rolls back (a lost compare-and-swap, an error) drops its events with it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sqlalchemy import delete, event, select, text, update
+from sqlalchemy.orm import Session, SessionTransaction
+
+from app.audit.service import Actor, record_push
+from app.db.base import utcnow
+from app.repos.models import Ref, Repo, RepoEvent
+
+REF_MOVED = "repo.ref_moved"
+Cause = Literal[
+    "commit",  # an API commit (upload, delete, the web's edits)
+    "push",  # git push
+    "squash",  # super-squash
+    "branch",  # a branch created or deleted through the API
+    "tag",  # a tag created or deleted through the API
+    "pull-request",  # a pull request's ref opened
+    "export",  # the parquet export of a dataset (refs/convert/parquet)
+    "merge",  # a pull request merged
+    "repo.create",  # the first commit of a new repo
+    "repo.delete",  # the repo and its refs removed
+]
+EVENT_ORDER_LOCK = 0x41545249554D  # "ATRIUM": the advisory lock that orders event ids on PostgreSQL
+OWN_AUDIT_ACTION = ("repo.create", "repo.delete")  # audited as such, not as a push as well
+PENDING = "atrium_pending_events"  # Session.info keys
+DELIVERY_DUE = "atrium_delivery_due"
+NOTIFY = "atrium_notify_events"  # set by `app.repos.events.EventBus.attach` on the sessionmaker
+
+
+def move_ref(
+    session: Session,
+    repo: Repo,
+    ref_name: str,
+    old: str | None,
+    new: str | None,
+    *,
+    cause: Cause,
+    actor: Actor | None = None,
+) -> bool:
+    """Compare-and-swap `ref_name` from old to new (old None creates it, new None deletes it)
+    and record the event; False, with nothing recorded, when the ref is not at old."""
+    if not _swap(session, repo, ref_name, old, new):
+        return False
+    record_ref_moved(session, repo, ref_name, old, new, cause=cause, actor=actor)
+    return True
+
+
+def delete_all_refs(session: Session, repo: Repo, *, actor: Actor | None) -> None:
+    """Remove every ref of a repo that is being deleted, one event per ref."""
+    refs = session.execute(select(Ref.name, Ref.commit_sha).where(Ref.repo_id == repo.id))
+    for name, sha in refs.tuples().all():
+        move_ref(session, repo, name, sha, None, cause="repo.delete", actor=actor)
+
+
+def record_ref_moved(
+    session: Session,
+    repo: Repo,
+    ref_name: str,
+    old: str | None,
+    new: str | None,
+    *,
+    cause: Cause,
+    actor: Actor | None,
+) -> None:
+    """The event of a ref move made by the caller, written when its transaction commits."""
+    pending: list[RepoEvent] = session.info.setdefault(PENDING, [])
+    pending.append(
+        RepoEvent(
+            kind=REF_MOVED,
+            repo_id=repo.id,
+            repo_type=repo.type,
+            repo=repo.repo_id,
+            ref=ref_name,
+            old=old,
+            new=new,
+            actor=actor.name if actor is not None else None,
+            cause=cause,
+        )
+    )
+    if actor is not None and cause not in OWN_AUDIT_ACTION:
+        record_push(session, actor, repo, ref_name, old, new)
+
+
+def _swap(session: Session, repo: Repo, ref_name: str, old: str | None, new: str | None) -> bool:
+    if old is None:
+        if new is None:
+            return False
+        exists = session.scalar(select(Ref.id).where(Ref.repo_id == repo.id, Ref.name == ref_name))
+        if exists is not None:
+            return False
+        session.add(Ref(repo_id=repo.id, name=ref_name, commit_sha=new))
+        session.flush()
+        return True
+    where = (Ref.repo_id == repo.id, Ref.name == ref_name, Ref.commit_sha == old)
+    if new is None:
+        result = session.execute(delete(Ref).where(*where))
+    else:
+        result = session.execute(
+            update(Ref).where(*where).values(commit_sha=new, updated_at=utcnow())
+        )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    pending = session.info.pop(PENDING, None)
+    if not pending or session.in_nested_transaction():
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_ORDER_LOCK})
+    session.add_all(pending)
+    session.info[DELIVERY_DUE] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _deliver(session: Session) -> None:
+    """Hand the new events to this app's consumers at once, in the committing thread: the
+    answer to a commit or a push then follows its scans, as before events existed."""
+    if session.info.pop(DELIVERY_DUE, False):
+        notify = session.info.get(NOTIFY)
+        if notify is not None:
+            notify()
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # a rollback or a close drops what was not written
+        session.info.pop(PENDING, None)
+        session.info.pop(DELIVERY_DUE, None)
