@@ -20,7 +20,10 @@ def log_line(server: LiveServer, request_id: str, timeout: float = 10) -> dict[s
     while time.monotonic() < deadline:
         for text in server.log_path.read_text(errors="replace").splitlines():
             if request_id in text:
-                return dict(json.loads(text))
+                try:
+                    return dict(json.loads(text))
+                except json.JSONDecodeError:
+                    break  # the server is still writing this line: read the file again
         time.sleep(0.1)
     raise AssertionError(f"no log line for request {request_id}")
 

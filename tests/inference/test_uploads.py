@@ -1,0 +1,103 @@
+"""Models pushed every way a user pushes them are served: `upload_folder` with Xet on (the
+client's default), with `HF_HUB_DISABLE_XET=1` (LFS), and `git push` with git-lfs. Each one
+then answers through InferenceClient, raw HTTP and the OpenAI client.
+
+The weights of a Xet upload exist only as xorbs: the test checks they were stored that way, so
+it covers the path the default client takes (the worker reads them through `app.repos.content`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+from huggingface_hub import HfApi, InferenceClient, constants
+
+from app.repos import content
+from app.repos.models import Repo
+from app.repos.service import find_entry, get_commit, resolve_revision
+from tests.git.gitkit import Git, repo_url
+from tests.hub.readkit import Owner
+from tests.inference import kit
+from tests.live import LiveServer
+
+TIMEOUT = 120
+WAYS = ("xet", "lfs", "git")
+
+
+def save(task: str, folder: Path) -> Path:
+    files, lfs = kit.model_files(task)
+    for name, data in {**files, **lfs}.items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return folder
+
+
+def push(
+    way: str, owner: Owner, folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    repo_id = f"{owner.name}/pushed-{way}-{secrets.token_hex(3)}"
+    api = HfApi(endpoint=owner.server.url, token=owner.token)
+    api.create_repo(repo_id)
+    if way in ("xet", "lfs"):
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", way == "lfs")
+        api.upload_folder(folder_path=folder, repo_id=repo_id)
+        return repo_id
+    git = Git(tmp_path / "git-home")
+    git.run("lfs", "install", "--skip-repo")
+    work = git.clone(repo_url(owner.server, repo_id, owner.token), tmp_path / "work")
+    for path in folder.iterdir():
+        shutil.copy(path, work / path.name)
+    # The repo's .gitattributes (the Hub's defaults) already sends *.safetensors to LFS.
+    git.commit_files(work, {}, "add the model")
+    git.run("push", "-q", "origin", "HEAD:main", cwd=work)
+    return repo_id
+
+
+def stored_as(server: LiveServer, repo_id: str, path: str) -> str:
+    app = server.app()
+    namespace, name = repo_id.split("/")
+    with app.state.sessionmaker() as session:
+        repo = session.query(Repo).filter_by(namespace=namespace, name=name).one()
+        tree = get_commit(session, resolve_revision(session, repo, "main")).tree_sha
+        entry = find_entry(session, tree, path)
+        assert entry is not None
+        return content.locate(app.state.blobs, entry, session).kind
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_a_pushed_classifier_answers_through_every_client(
+    way: str, live: LiveServer, owner: Owner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo_id = push(
+        way, owner, save("text-classification", tmp_path / "model"), tmp_path, monkeypatch
+    )
+    assert stored_as(live, repo_id, "model.safetensors") == ("xet" if way == "xet" else "lfs")
+    url = f"{live.url}/models/{repo_id}"
+    result = InferenceClient(model=url, token=owner.token, timeout=TIMEOUT).text_classification(
+        "a great movie"
+    )
+    assert {r.label for r in result} == set(kit.LABELS["text-classification"])
+    raw = httpx.post(url, json={"inputs": "the cat"}, timeout=TIMEOUT)
+    assert raw.status_code == 200, raw.text
+    assert {r["label"] for r in raw.json()[0]} == set(kit.LABELS["text-classification"])
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_a_pushed_chat_model_answers_the_openai_client(
+    way: str, live: LiveServer, owner: Owner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import openai
+
+    folder = save("text-generation", tmp_path / "model")
+    repo_id = push(way, owner, folder, tmp_path, monkeypatch)
+    oai = openai.OpenAI(base_url=f"{live.url}/v1", api_key=owner.token, timeout=TIMEOUT)
+    answer = oai.chat.completions.create(
+        model=repo_id, messages=[{"role": "user", "content": "hello"}], max_tokens=4
+    )
+    assert isinstance(answer.choices[0].message.content, str)
+    assert answer.usage is not None and answer.usage.completion_tokens <= 4
