@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     )
     public_url: str | None = Field(default=None, description="external base URL for links")
     secret_key: SecretStr | None = Field(default=None, description="signs sessions and tokens")
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="bearer credential of the metrics scraper (Prometheus) for /metrics and "
+        "/api/inference/metrics; unset: only administrators' tokens read metrics",
+    )
     max_request_body: int = Field(
         default=2 * 1024**3,
         description="largest accepted request body in bytes (signed LFS uploads are bounded "

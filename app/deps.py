@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import threading
 from collections.abc import Iterator
 from typing import Annotated
@@ -21,7 +22,7 @@ from app.blobs import BlobStore
 from app.config import Settings
 from app.datasets.service import Viewer
 from app.db.engine import write_transaction
-from app.errors import Unauthorized
+from app.errors import Forbidden, Unauthorized
 from app.http import client_ip
 from app.repos.listing import TreeCache
 
@@ -125,6 +126,24 @@ def count_invalid_token(request: Request) -> None:
         raise too_many("invalid tokens from your address", wait)
 
 
+def require_metrics_reader(request: Request, session: SessionDep) -> None:
+    """Metrics are for operators: their series name repos and namespaces, private ones too.
+    The scraper sends ATRIUM_METRICS_TOKEN as a bearer token; an administrator's hub token
+    works as well; anyone else is refused (401 anonymous, 403 signed in)."""
+    expected = get_settings(request).metrics_token
+    secret = bearer_secret(request)
+    scraper = expected.get_secret_value().encode() if expected is not None else None
+    if scraper and secret is not None and hmac.compare_digest(secret.encode(), scraper):
+        return
+    principal = get_principal(request, session)
+    if principal.user is None:
+        raise Unauthorized(
+            "Metrics need the scrape credential (ATRIUM_METRICS_TOKEN) or an admin token"
+        )
+    if not principal.is_admin:
+        raise Forbidden("Only administrators and the metrics scraper may read metrics")
+
+
 def require_user(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     if principal.user is None:
         raise Unauthorized("You must be authenticated to perform this action")
@@ -133,6 +152,7 @@ def require_user(principal: Annotated[Principal, Depends(get_principal)]) -> Pri
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_db)]
+MetricsReader = Depends(require_metrics_reader)
 FactoryDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
 CacheDep = Annotated[TreeCache, Depends(get_tree_cache)]
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]

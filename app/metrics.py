@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.blobs import BlobInfo, BlobStore
+from app.deps import MetricsReader
 
 UNMATCHED = "unmatched"
 # Latency buckets in seconds: API reads sit at the low end, large transfers at the top.
@@ -315,7 +316,7 @@ def install_metrics(app: FastAPI) -> Metrics:
 def _router() -> APIRouter:
     router = APIRouter(tags=["system"])
 
-    @router.get("/metrics", include_in_schema=False)
+    @router.get("/metrics", include_in_schema=False, dependencies=[MetricsReader])
     def prometheus_metrics(request: Request) -> Response:
         metrics: Metrics = request.app.state.metrics
         return Response(metrics.expose(), media_type=CONTENT_TYPE_LATEST)

@@ -197,7 +197,7 @@ def density(data: Path, owner: Owner, folder: Path) -> None:
         repos = [push(owner, f"dense-{i}", folder, "feature-extraction") for i in range(6)]
         urls = [f"{live.url}/models/{repo}" for repo in repos]
         stats = asyncio.run(drive(urls, 8, DENSITY_SECONDS))
-        metrics = httpx.get(f"{live.url}/api/inference/metrics").text
+        metrics = live.metrics("/api/inference/metrics")
         restarts = _metric(metrics, "atrium_inference_worker_restarts_total")
         evictions = _metric(metrics, "atrium_inference_evictions_total")
         print(

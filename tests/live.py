@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+METRICS_TOKEN = "metrics-" + secrets.token_hex(16)  # ATRIUM_METRICS_TOKEN of every test server
 PG_ADMIN_URL = os.environ.get("ATRIUM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -158,6 +159,13 @@ class LiveServer:
             cwd=ROOT,
         )
 
+    def metrics(self, path: str = "/metrics") -> str:
+        """The metrics text, read as Prometheus reads it (with the scrape credential)."""
+        headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        response = httpx.get(f"{self.url}{path}", headers=headers, timeout=30)
+        response.raise_for_status()
+        return response.text
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -174,7 +182,12 @@ def start_server(backend: Backend, extra_env: dict[str, str] | None = None) -> L
     port = free_port()
     backend.data_dir.mkdir(parents=True, exist_ok=True)
     log_path = backend.data_dir / f"server-{port}.log"
-    env = {**os.environ, **backend.settings_env(), **(extra_env or {})}
+    env = {
+        **os.environ,
+        "ATRIUM_METRICS_TOKEN": METRICS_TOKEN,
+        **backend.settings_env(),
+        **(extra_env or {}),
+    }
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import Membership, Organization, Token, User
@@ -70,9 +70,11 @@ def hash_token(secret: str) -> str:
 
 
 def namespace_taken(session: Session, name: str) -> bool:
+    """Whether a user or org has this name, ignoring case; compared exactly, never as a LIKE
+    pattern (names may hold `_`, a LIKE wildcard, and URLs may hold `%`)."""
     lowered = name.lower()
-    users = select(User.id).where(User.name.ilike(lowered))
-    orgs = select(Organization.id).where(Organization.name.ilike(lowered))
+    users = select(User.id).where(func.lower(User.name) == lowered)
+    orgs = select(Organization.id).where(func.lower(Organization.name) == lowered)
     return session.scalar(users) is not None or session.scalar(orgs) is not None
 
 

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from app.auth.permissions import Principal
-from app.deps import PrincipalDep, UserDep
+from app.deps import MetricsReader, PrincipalDep, UserDep
 from app.errors import Forbidden
 from app.inference.deps import Inference, InferenceDep, lifespan, loading_response
 from app.inference.errors import ModelLoading
@@ -153,7 +153,11 @@ def inference_status(inference: InferenceDep, principal: UserDep) -> dict[str, A
     return {"workers": inference.pool.status(), "time": time.time()}
 
 
-@router.get("/api/inference/metrics", summary="Prometheus metrics of the inference pool")
+@router.get(
+    "/api/inference/metrics",
+    summary="Prometheus metrics of the inference pool",
+    dependencies=[MetricsReader],
+)
 def inference_metrics(inference: InferenceDep) -> Response:
     return Response(inference.pool.metrics.render(), media_type="text/plain; version=0.0.4")
 

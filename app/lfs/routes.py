@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 from starlette.types import Scope
 
@@ -41,7 +42,7 @@ from app.lfs.schemas import (
 )
 from app.lfs.streams import consume_in_thread
 from app.quotas.service import Upload, check_upload
-from app.repos import content
+from app.repos import content, grants
 from app.repos.gitobjects import OID_RE
 from app.repos.models import Repo
 from app.repos.service import get_repo, linked_sizes
@@ -108,7 +109,7 @@ class Links:
 
     base: str  # <endpoint>/<prefix><id>.git/info/lfs
     secret: bytes
-    repo_id: int
+    grant: str  # `app.repos.grants.Grant`, encoded: checked again when the URL is used
     authorization: str | None
 
     def signed(self, path: str, purpose: str, fields: dict[str, str]) -> str:
@@ -118,13 +119,15 @@ class Links:
         return {"Authorization": self.authorization} if self.authorization else {}
 
     def fields(self, oid: str, size: int, **more: str) -> dict[str, str]:
-        return {"r": str(self.repo_id), "oid": oid, "size": str(size), **more}
+        return {"r": self.grant, "oid": oid, "size": str(size), **more}
 
 
-def _links(request: Request, settings: Settings, target: LfsTarget, repo: Repo) -> Links:
+def _links(
+    request: Request, settings: Settings, target: LfsTarget, repo: Repo, granted: grants.Grant
+) -> Links:
     name = f"{quote(repo.namespace)}/{quote(repo.name)}"
     base = f"{base_url(request, settings)}/{target.prefix}{name}.git/info/lfs"
-    return Links(base, settings.secret, repo.id, request.headers.get("authorization"))
+    return Links(base, settings.secret, granted.encode(), request.headers.get("authorization"))
 
 
 # --- batch ------------------------------------------------------------------------------
@@ -146,8 +149,9 @@ def batch(
         raise BadRequest(f"unsupported hash_algo {body.hash_algo!r}; use sha256")
     linked = linked_sizes(session, repo.id, [o.oid for o in body.objects])
     refusal = _over_quota(session, settings, repo, body.objects, linked) if upload else None
+    granted = grants.grant(principal, repo, write=upload)
     session.close()  # S3 calls follow; hold no database connection meanwhile
-    links = _links(request, settings, target, repo)
+    links = _links(request, settings, target, repo, granted)
     plan = _plan_upload if upload else _plan_download
     multipart = "multipart" in body.transfers
     objects = [
@@ -242,7 +246,7 @@ def _multipart_action(
         fields = links.fields(obj.oid, obj.size, u=upload_id, n=str(count), s3=s3_id)
     else:
         for n in range(1, count + 1):
-            part = {"r": str(links.repo_id), "oid": obj.oid, "u": upload_id, "n": str(n)}
+            part = {"r": links.grant, "oid": obj.oid, "u": upload_id, "n": str(n)}
             header[str(n)] = links.signed(f"objects/{obj.oid}/parts/{n}", "part", part)
         fields = links.fields(obj.oid, obj.size, u=upload_id, n=str(count), s3="")
     href = links.signed(f"objects/{obj.oid}", "complete", fields)
@@ -285,18 +289,22 @@ def _state(request: Request) -> tuple[Settings, sessionmaker[Session], BlobStore
 
 
 def _grant(request: Request, purpose: str, oid: str, names: tuple[str, ...]) -> dict[str, str]:
-    settings, _, _ = _state(request)
+    """The signed fields of a transfer URL, and in "r" the id of the repo it writes, once the
+    grant it carries still holds (`grants.check`: the repo exists, the token is not revoked)."""
+    settings, factory, _ = _state(request)
     query = dict(request.query_params)
     fields = signing.verify(settings.secret, purpose, query, ("r", "oid", *names))
     if fields["oid"] != oid:
         raise BadRequest("this transfer URL was signed for another object")
-    return fields
+    with factory() as session:
+        repo = grants.check(session, grants.Grant.decode(fields["r"]), write=True)
+    return {**fields, "r": str(repo.id)}
 
 
 @_route("/objects/{oid}", "PUT")
 async def upload_object(request: Request, oid: str) -> Response:
     """Basic transfer: the body streams into the store, which checks sha256 and size."""
-    grant = _grant(request, "put", oid, ("size",))
+    grant = await run_in_threadpool(_grant, request, "put", oid, ("size",))
     _, factory, blobs = _state(request)
     repo_id, size = int(grant["r"]), int(grant["size"])
     await consume_in_thread(
@@ -308,7 +316,7 @@ async def upload_object(request: Request, oid: str) -> Response:
 
 @_route("/objects/{oid}/parts/{number}", "PUT")
 async def upload_part(request: Request, oid: str, number: int) -> Response:
-    grant = _grant(request, "part", oid, ("u", "n"))
+    grant = await run_in_threadpool(_grant, request, "part", oid, ("u", "n"))
     if grant["n"] != str(number):
         raise BadRequest("this part URL was signed for another part")
     _, _, blobs = _state(request)

@@ -13,6 +13,7 @@ walks object storage (ARCHITECTURE.md §5):
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db.base import Base, UTCDateTime, utcnow
 
 
+def new_uid() -> str:
+    return secrets.token_hex(16)
+
+
 class Repo(Base):
     __tablename__ = "repos"
     __table_args__ = (
@@ -45,6 +50,8 @@ class Repo(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Names the repo in derived credentials (`app.repos.grants`): unlike `id`, never reused.
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
     type: Mapped[str] = mapped_column(String(16))  # model | dataset | space
     namespace: Mapped[str] = mapped_column(String(96))
     name: Mapped[str] = mapped_column(String(96))
@@ -141,15 +148,15 @@ class RepoLfsObject(Base):
 class RepoEvent(Base):
     """A domain event of the repo model, written in the transaction that made the change
     (`app.repos.refs`). Ids are assigned in commit order, so consumers read the table as a
-    log: each keeps its position in `event_cursors`. Rows outlive their repo (no foreign key):
-    `repo` names it as it was."""
+    log: each keeps its position in `event_cursors`. Rows outlive their repo (no foreign key),
+    so they name it by its `uid`, which never recurs, and `repo` as it was named then."""
 
     __tablename__ = "repo_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     kind: Mapped[str] = mapped_column(String(40))  # repo.ref_moved
-    repo_id: Mapped[int] = mapped_column(Integer, index=True)
+    repo_uid: Mapped[str] = mapped_column(String(32), index=True)
     repo_type: Mapped[str] = mapped_column(String(16))
     repo: Mapped[str] = mapped_column(String(200))  # namespace/name when the event happened
     ref: Mapped[str] = mapped_column(String(255))

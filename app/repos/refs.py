@@ -86,7 +86,7 @@ def record_ref_moved(
     pending.append(
         RepoEvent(
             kind=REF_MOVED,
-            repo_id=repo.id,
+            repo_uid=repo.uid,
             repo_type=repo.type,
             repo=repo.repo_id,
             ref=ref_name,

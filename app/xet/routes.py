@@ -27,6 +27,7 @@ from app.deps import BlobsDep, PrincipalDep, SessionDep, SettingsDep
 from app.errors import BadRequest, NotFound, PayloadTooLarge
 from app.http import base_url
 from app.quotas.service import RepoQuota
+from app.repos import grants
 from app.repos.models import LfsObject, RepoLfsObject
 from app.repos.service import get_repo, resolve_revision
 from app.xet import hashing, tokens
@@ -79,7 +80,8 @@ def _token_route(scope: tokens.Scope) -> None:
         )
         if scope == "read" or not (rev == "None" or create_pr):
             resolve_revision(session, repo, None if rev == "None" else rev)
-        token = tokens.issue_token(repo.id, scope, principal.name)
+        granted = grants.grant(principal, repo, write=scope == "write")
+        token = tokens.issue_token(granted.encode(), scope)
         secret = tokens.encode_token(settings, token)
         url = cas_url(request, settings)
         headers = {
@@ -122,26 +124,33 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
+def granted_repo(request: Request, scope: tokens.Scope) -> int:
+    """The id of the repo a request's Xet token grants scope on, checked now (`grants.check`)."""
+    token = tokens.token_from_request(request.app.state.settings, request, scope)
+    with request.app.state.sessionmaker() as session:
+        return grants.check(session, grants.Grant.decode(token.grant), write=scope == "write").id
+
+
 @router.post(CAS_PREFIX + "/v1/xorbs/{prefix}/{xorb}", tags=["xet"])
 async def upload_xorb(
     request: Request, prefix: str, xorb: str, settings: SettingsDep, blobs: BlobsDep
 ) -> dict[str, bool]:
-    token = tokens.token_from_request(settings, request, "write")
+    repo_id = await run_in_threadpool(granted_repo, request, "write")
     parse_hash(xorb)
     body = await _read_body(request, MAX_XORB_BODY)
     factory = request.app.state.sessionmaker
-    quota = RepoQuota(settings, token.repo_id)
+    quota = RepoQuota(settings, repo_id)
     inserted = await run_in_threadpool(store_xorb, factory, blobs, xorb.lower(), body, quota)
     return {"was_inserted": inserted}
 
 
 @router.post(CAS_PREFIX + "/v1/shards", tags=["xet"])
 async def upload_shard(request: Request, settings: SettingsDep, blobs: BlobsDep) -> dict[str, int]:
-    token = tokens.token_from_request(settings, request, "write")
+    repo_id = await run_in_threadpool(granted_repo, request, "write")
     body = await _read_body(request, MAX_SHARD_BODY)
     factory = request.app.state.sessionmaker
-    quota = RepoQuota(settings, token.repo_id)
-    result = await run_in_threadpool(register_shard, factory, blobs, token.repo_id, body, quota)
+    quota = RepoQuota(settings, repo_id)
+    result = await run_in_threadpool(register_shard, factory, blobs, repo_id, body, quota)
     return {"result": result}
 
 
@@ -149,13 +158,13 @@ async def upload_shard(request: Request, settings: SettingsDep, blobs: BlobsDep)
 async def upload_shard_v2(request: Request, settings: SettingsDep, blobs: BlobsDep) -> Response:
     """V2 answers NDJSON frames ending in `{"type":"result"}`, with keep-alive frames while a
     long verification runs (progress.py)."""
-    token = tokens.token_from_request(settings, request, "write")
+    repo_id = await run_in_threadpool(granted_repo, request, "write")
     body = await _read_body(request, MAX_SHARD_BODY)
     factory = request.app.state.sessionmaker
-    quota = RepoQuota(settings, token.repo_id)
+    quota = RepoQuota(settings, repo_id)
 
     async def work() -> int:
-        return await run_in_threadpool(register_shard, factory, blobs, token.repo_id, body, quota)
+        return await run_in_threadpool(register_shard, factory, blobs, repo_id, body, quota)
 
     answer = await settle_or_stream(work)
     media = "application/x-ndjson"
@@ -180,8 +189,9 @@ def dedup_query(
     blobs: BlobsDep,
 ) -> Response:
     """Global dedup: the xorb holding this chunk, every chunk hash keyed by a fresh random key
-    (§4.3), so the answer is useful only to a client that holds the chunk itself."""
-    tokens.token_from_request(settings, request, "read")
+    (§4.3), so the answer is useful only to a client that holds the chunk itself. Only an
+    uploader asks (hf_xet sends its write token): a read token may not probe for content."""
+    granted_repo(request, "write")
     parse_hash(chunk)
     row = session.get(XetDedupChunk, chunk.lower())
     if row is None:
@@ -218,10 +228,10 @@ def _reconstruction(
     version: int,
 ) -> dict[str, object]:
     """The terms covering the requested range and fetch URLs for their xorb bytes (§4.1)."""
-    token = tokens.token_from_request(settings, request, "read")
+    repo_id = granted_repo(request, "read")
     file_hex = file.lower()
     parse_hash(file_hex)
-    if not _readable(session, token.repo_id, file_hex):
+    if not _readable(session, repo_id, file_hex):
         raise NotFound("File not found")
     session.close()
     terms = load_recipe(blobs, file_hex)

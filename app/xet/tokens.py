@@ -1,7 +1,10 @@
 """CAS access tokens and self-authorizing fetch URLs, both signed with the app's secret key.
 
-Tokens are opaque to clients (xet-protocol.md §3): a signed claim of repo, scope and expiry,
-checked on every CAS call without a database lookup. Fetch URLs carry no Authorization header
+Tokens are opaque to clients (xet-protocol.md §3): a signed claim of the grant they were
+issued from (`app.repos.grants`: the repo by an id that never recurs, the hub token or user),
+their scope and expiry. The signature proves the claim; every CAS call then checks the grant
+against the database as it is now, so a revoked token, a deleted repo or user, or a repo turned
+private stops the Xet token at once. Fetch URLs carry no Authorization header
 (§4.2), so each one signs the xorb and the exact byte ranges it may read, and expires.
 """
 
@@ -27,9 +30,8 @@ Scope = Literal["read", "write"]
 
 @dataclass(frozen=True)
 class CasToken:
-    repo_id: int  # database id of the repo the hub granted
+    grant: str  # `app.repos.grants.Grant`, encoded: checked again on every use
     scope: Scope
-    user: str | None
     exp: int
 
     def require(self, scope: Scope) -> None:
@@ -42,8 +44,8 @@ def _serializer(settings: Settings, salt: str) -> URLSafeSerializer:
     return URLSafeSerializer(settings.secret, salt=salt)
 
 
-def issue_token(repo_id: int, scope: Scope, user: str | None) -> CasToken:
-    return CasToken(repo_id, scope, user, int(time.time()) + TOKEN_TTL_S)
+def issue_token(grant: str, scope: Scope) -> CasToken:
+    return CasToken(grant, scope, int(time.time()) + TOKEN_TTL_S)
 
 
 def encode_token(settings: Settings, token: CasToken) -> str:

@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("at", app.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("kind", sa.String(length=40), nullable=False),
-        sa.Column("repo_id", sa.Integer(), nullable=False),
+        sa.Column("repo_uid", sa.String(length=32), nullable=False),
         sa.Column("repo_type", sa.String(length=16), nullable=False),
         sa.Column("repo", sa.String(length=200), nullable=False),
         sa.Column("ref", sa.String(length=255), nullable=False),
@@ -46,12 +46,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_repo_events")),
     )
     with op.batch_alter_table("repo_events", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_repo_events_repo_id"), ["repo_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_repo_events_repo_uid"), ["repo_uid"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("repo_events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_repo_events_repo_id"))
+        batch_op.drop_index(batch_op.f("ix_repo_events_repo_uid"))
 
     op.drop_table("repo_events")
     op.drop_table("event_cursors")

@@ -76,7 +76,7 @@ def workers(server: LiveServer, admin: dict[str, str]) -> list[dict[str, Any]]:
 
 
 def metric(server: LiveServer, name: str) -> float:
-    text = httpx.get(f"{server.url}/api/inference/metrics", timeout=10).text
+    text = server.metrics("/api/inference/metrics")
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
@@ -96,7 +96,7 @@ def test_least_recently_used_model_is_evicted_when_the_budget_is_full(
     # a, b, c: c evicted a (least recently used); then a evicted b; c was used last.
     assert loaded == {f"{owner.name}/lru-a", f"{owner.name}/lru-c"}
     assert metric(small, "atrium_inference_evictions_total") >= 2
-    assert "atrium_inference_evictions_total" in httpx.get(f"{small.url}/metrics").text
+    assert "atrium_inference_evictions_total" in small.metrics()
     assert workers(small, admin)[0]["used"] <= workers(small, admin)[0]["budget"]
 
 

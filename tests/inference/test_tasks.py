@@ -123,7 +123,7 @@ def test_concurrent_requests_run_as_batches(live: LiveServer, minilm: str):
 
     assert post(live, minilm, {"inputs": "warm"}).status_code == 200
     assert all(r.status_code == 200 for r in asyncio.run(burst()))
-    metrics = httpx.get(f"{live.url}/api/inference/metrics").text
+    metrics = live.metrics("/api/inference/metrics")
     sizes = {
         line.split(" ")[0].split("_batch_size_")[1].split("{")[0]: float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()

@@ -21,12 +21,10 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def scrape(server: LiveServer) -> Samples:
-    response = httpx.get(f"{server.url}/metrics", timeout=10)
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
+    text = server.metrics()
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
+        for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
 
@@ -102,3 +100,22 @@ def test_instrumented_store_keeps_the_store_contract(tmp_path: Path) -> None:
     assert 'atrium_storage_bytes_total{direction="write"} 5.0' in text
     assert 'atrium_storage_bytes_total{direction="read"} 3.0' in text
     assert 'atrium_storage_operations_total{op="open",outcome="error"} 1.0' in text
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/api/inference/metrics"])
+def test_metrics_are_for_the_scraper_and_administrators_only(server: LiveServer, path: str) -> None:
+    """Their series name private repos and namespaces: anyone else is refused."""
+    owner = new_owner(server)
+    make_repo(owner, "secret-metrics", {"a.txt": b"x"}, private=True)
+    _, admin = server.new_user(admin=True)
+    url = f"{server.url}{path}"
+    anonymous = httpx.get(url, timeout=10)
+    assert anonymous.status_code == 401 and "secret-metrics" not in anonymous.text
+    member = httpx.get(url, headers={"Authorization": f"Bearer {owner.token}"}, timeout=10)
+    assert member.status_code == 403 and "secret-metrics" not in member.text
+    wrong = httpx.get(url, headers={"Authorization": "Bearer metrics-guess"}, timeout=10)
+    assert wrong.status_code == 401
+    assert (
+        httpx.get(url, headers={"Authorization": f"Bearer {admin}"}, timeout=10).status_code == 200
+    )
+    assert server.metrics(path)  # the scrape credential (ATRIUM_METRICS_TOKEN)

@@ -370,3 +370,15 @@ def test_commit_page_of_a_huge_commit_lists_a_bounded_number_of_files(alice: Per
     assert "400 files changed; the first 300 are listed" in html
     assert html.count('class="badge added"') == 300
     assert html.count('class="difflines"') == 50  # line diffs for the first 50 only
+
+
+def test_profiles_match_names_exactly_never_as_patterns(server: LiveServer) -> None:
+    name, _ = server.new_user(f"like{secrets.token_hex(3)}")
+    assert httpx.get(f"{server.url}/{name}").status_code == 200
+    assert httpx.get(f"{server.url}/{name.upper()}").status_code == 200  # names ignore case
+    for pattern in (f"{name[:4]}%25", f"_{name[1:]}", f"{name[:2]}_{name[3:]}", "%25"):
+        page = httpx.get(f"{server.url}/{pattern}")
+        assert page.status_code == 404, pattern
+        assert name not in page.text
+    # A name holding `_` does not collide with the names that pattern would match.
+    server.new_user(f"{name[:2]}_{name[3:]}")
