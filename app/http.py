@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
-from app.errors import AtriumError, BadRequest
+from app.errors import AtriumError, BadRequest, PayloadTooLarge, RepoNotFound
 
 log = logging.getLogger("atrium.access")
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -162,6 +162,7 @@ class RequestContextMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                status_holder["started"] = True
                 message.setdefault("headers", [])
                 message["headers"] = [
                     *message["headers"],
@@ -169,14 +170,34 @@ class RequestContextMiddleware:
                 ]
             await send(message)
 
+        try:
+            await self._dispatch(scope, receive, send_with_id)
+        except Exception:
+            # An error no handler mapped: logged with its request id, answered here (so the
+            # 500 carries X-Request-Id too) unless the response had already started.
+            logging.getLogger("atrium").exception(
+                "unhandled error on %s (request %s)", scope["path"], request_id
+            )
+            if "started" in status_holder:
+                raise
+            response = error_response(500, "Internal server error; see the server log for details")
+            await response(scope, receive, send_with_id)
+        finally:
+            self._log(scope, request_id, status_holder["status"], started)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         if self.self_bounded(scope):
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send)
         elif length is not None and length.isdigit() and int(length) > self.max_body:
             response = error_response(413, self._too_large())
-            await response(scope, receive, send_with_id)
+            await response(scope, receive, send)
         else:
-            await self.app(scope, self._counting(receive), send_with_id)
+            await self.app(scope, self._counting(receive), send)
+
+    def _log(self, scope: Scope, request_id: str, status: int, started: float) -> None:
+        """The access line of every request, failed ones included (status 500)."""
         state = scope.get("state", {})
         log.info(
             json.dumps(
@@ -184,13 +205,29 @@ class RequestContextMiddleware:
                     "request_id": request_id,
                     "method": scope["method"],
                     "path": scope["path"],
-                    "status": status_holder["status"],
+                    "status": status,
                     "ms": round((time.perf_counter() - started) * 1000, 1),
                     "user": state.get("user_name"),
                     "repo": state.get("repo_id") or repo_from_path(scope),
                 }
             )
         )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body of a request whose route takes a bounded one: 413 as soon as it passes
+    limit (the declared length is checked before anything is read)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Body of {declared} bytes exceeds this route's {limit}-byte limit")
+    parts: list[bytes] = []
+    total = 0
+    async for part in request.stream():
+        total += len(part)
+        if total > limit:
+            raise PayloadTooLarge(f"Body exceeds this route's {limit}-byte limit")
+        parts.append(part)
+    return b"".join(parts)
 
 
 # --- pagination ------------------------------------------------------------------------------
@@ -263,6 +300,15 @@ def raw_segments(request: Request) -> list[str]:
     raw: bytes = request.scope.get("raw_path") or request.url.path.encode()
     path = raw.decode("latin-1").split("?", 1)[0]
     return [unquote(part) for part in path.strip("/").split("/")]
+
+
+def repo_id_at(segments: list[str], index: int) -> str:
+    """`namespace/name` from the two segments at index; RepoNotFound when they are missing or
+    carry an encoded `/` (`foo%2Fbar` is one segment: it names no repo)."""
+    pair = segments[index : index + 2]
+    if len(pair) < 2 or not all(pair) or any("/" in part for part in pair):
+        raise RepoNotFound(f"Repository not found: {'/'.join(pair)}")
+    return f"{pair[0]}/{pair[1]}"
 
 
 def split_revision_and_path(segments: list[str]) -> tuple[str, str]:

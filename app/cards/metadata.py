@@ -10,6 +10,11 @@ import yaml
 
 FRONT_MATTER_RE = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 MAX_CARD_BYTES = 1024 * 1024  # the card is parsed at commit time; bigger cards keep no metadata
+# Bounds of the YAML front matter (real cards hold a few KiB; model-index results some 100):
+MAX_YAML_BYTES = 256 * 1024  # of text
+MAX_YAML_NODES = 50_000  # values, counting each alias's expansion again
+MAX_YAML_DEPTH = 64  # levels of nesting (PyYAML composes recursively)
+MAX_EXPANDED_BYTES = 1024 * 1024  # scalar text, aliases expanded: what is stored as card data
 
 
 class CardError(ValueError):
@@ -33,18 +38,76 @@ def split_front_matter(text: str) -> tuple[str | None, str]:
 
 
 def parse_yaml(text: str) -> dict[str, Any]:
+    """The card's metadata, within bounds (`_load`); CardError says what is wrong or too large."""
     yaml_text, _ = split_front_matter(text)
     if yaml_text is None:
         return {}
-    try:
-        data = yaml.safe_load(yaml_text)
-    except yaml.YAMLError as exc:
-        raise CardError(f"Invalid YAML in README.md metadata: {exc}") from None
+    data = _load(yaml_text)
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise CardError("README.md metadata must be a YAML mapping")
     return _jsonable(data)
+
+
+def _load(yaml_text: str) -> Any:
+    """YAML parsed in bounded time and memory: the text's size is capped, then its node graph
+    is composed (no values built yet) and walked with every alias expanded, so that a
+    "billion laughs" card, an alias that contains itself or brackets nested thousands deep is
+    refused before anything is constructed."""
+    if len(yaml_text.encode()) > MAX_YAML_BYTES:
+        raise CardError(
+            f"README.md metadata is larger than {MAX_YAML_BYTES // 1024} KiB; "
+            "move long content into the card's Markdown body"
+        )
+    loader = yaml.SafeLoader(yaml_text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _check_bounds(root)
+        return loader.construct_document(root)
+    except yaml.YAMLError as exc:
+        raise CardError(f"Invalid YAML in README.md metadata: {exc}") from None
+    except RecursionError:
+        raise CardError(
+            f"README.md metadata is nested too deeply (at most {MAX_YAML_DEPTH} levels)"
+        ) from None
+    finally:
+        loader.dispose()
+
+
+def _check_bounds(root: yaml.Node) -> None:
+    nodes, scalar_bytes = 0, 0
+    stack: list[tuple[yaml.Node, int, frozenset[int]]] = [(root, 1, frozenset())]
+    while stack:
+        node, depth, ancestors = stack.pop()
+        nodes += 1
+        if nodes > MAX_YAML_NODES:
+            raise CardError(
+                f"README.md metadata has more than {MAX_YAML_NODES} values once its aliases "
+                "are expanded"
+            )
+        if depth > MAX_YAML_DEPTH:
+            raise CardError(
+                f"README.md metadata is nested too deeply (at most {MAX_YAML_DEPTH} levels)"
+            )
+        if isinstance(node, yaml.ScalarNode):
+            scalar_bytes += len(node.value)
+            if scalar_bytes > MAX_EXPANDED_BYTES:
+                raise CardError(
+                    f"README.md metadata expands to more than {MAX_EXPANDED_BYTES // 1024} KiB "
+                    "of text once its aliases are expanded"
+                )
+            continue
+        if id(node) in ancestors:
+            raise CardError("README.md metadata has a YAML alias that contains itself")
+        inner = ancestors | {id(node)}
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = [item for pair in node.value for item in pair]
+        stack.extend((child, depth + 1, inner) for child in children)
 
 
 def _jsonable(value: Any) -> Any:

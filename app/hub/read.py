@@ -18,10 +18,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 
 from app.auth.permissions import Principal
 from app.blobs import BlobStore
-from app.cards.metadata import CardError, parse_yaml
+from app.cards.metadata import MAX_CARD_BYTES, CardError, parse_yaml
 from app.config import Settings
 from app.deps import BlobsDep, CacheDep, PrincipalDep, SessionDep, SettingsDep
 from app.errors import BadRequest, RevisionNotFound
@@ -31,6 +32,8 @@ from app.http import (
     offset_cursor,
     page_limit,
     raw_segments,
+    read_body,
+    repo_id_at,
     split_revision_and_path,
 )
 from app.hub import downloads, schemas
@@ -51,6 +54,7 @@ TREE_PAGE = 10_000
 TREE_PAGE_EXPANDED = 50  # lastCommit costs a history walk per page: keep pages small
 COMMITS_PAGE = 50
 COMMITS_PAGE_MAX = 1000
+MAX_VALIDATE_BODY = 4 * MAX_CARD_BYTES  # a README as a JSON string (escapes may quadruple it)
 LIST_PAGE = 1000
 REPO_API = "/api/{plural}/{namespace}/{name}"
 
@@ -100,7 +104,7 @@ def api_target(request: Request, fixed: int) -> RepoPath:
     """For `/api/{plural}/{ns}/{name}/<word>/<rev>[/<path>]`: the segments after `fixed`."""
     segments = raw_segments(request)
     repo_type = PLURALS[segments[1]]
-    repo_id = f"{segments[2]}/{segments[3]}"
+    repo_id = repo_id_at(segments, 2)
     if len(segments) <= fixed:
         return RepoPath(repo_type, repo_id)
     revision, path = split_revision_and_path(segments[fixed:])
@@ -113,8 +117,9 @@ def file_target(request: Request) -> RepoPath:
     repo_type = {"datasets": "dataset", "spaces": "space"}.get(segments[0], "model")
     if repo_type != "model":
         segments = segments[1:]
+    repo_id = repo_id_at(segments, 0)
     revision, path = split_revision_and_path(segments[3:])
-    return RepoPath(repo_type, f"{segments[0]}/{segments[1]}", revision, path)
+    return RepoPath(repo_type, repo_id, revision, path)
 
 
 def repo_api_path(repo: Repo, word: str, revision: str, path: str = "") -> str:
@@ -415,15 +420,16 @@ def raw_file(
 async def validate_yaml(request: Request) -> Response:
     """Called before every commit with a README.md; the client reads the JSON before the
     status, so even errors must be JSON: 400 `{"errors":[{"message"}]}` becomes ValueError."""
+    body = await read_body(request, MAX_VALIDATE_BODY)
     try:
-        data = json.loads(await request.body() or b"{}")
+        data = json.loads(body or b"{}")
     except ValueError:
         raise BadRequest("validate-yaml: the body is not valid JSON") from None
     content = data.get("content") if isinstance(data, dict) else None
     if not isinstance(content, str):
         raise BadRequest("validate-yaml: 'content' must be the README text")
     try:
-        parse_yaml(content)
+        await run_in_threadpool(parse_yaml, content)  # bounded, but not on the event loop
     except CardError as exc:
         return schemas.json_response({"errors": [{"message": str(exc)}]}, status_code=400)
     return schemas.json_response({"errors": [], "warnings": []})

@@ -30,7 +30,7 @@ from app.blobs import BlobStore
 from app.config import Settings
 from app.deps import BlobsDep, PrincipalDep, SessionDep, SettingsDep
 from app.errors import BadRequest, NotFound, QuotaExceeded, RepoNotFound, Unauthorized
-from app.http import base_url, raw_segments
+from app.http import base_url, raw_segments, repo_id_at
 from app.lfs import service, signing
 from app.lfs.schemas import (
     LFS_JSON,
@@ -86,7 +86,8 @@ def lfs_target(request: Request) -> LfsTarget:
     prefix = ""
     if repo_type != "model":
         prefix, segments = f"{segments[0]}/", segments[1:]
-    return LfsTarget(repo_type, f"{segments[0]}/{segments[1].removesuffix('.git')}", prefix)
+    repo_id = repo_id_at(segments, 0).removesuffix(".git")
+    return LfsTarget(repo_type, repo_id, prefix)
 
 
 def lfs_repo(session: Session, principal: Principal, target: LfsTarget, *, write: bool) -> Repo:

@@ -20,7 +20,7 @@ from app.cards.render import CardRenderer
 from app.db.engine import write_transaction
 from app.deps import BlobsDep, CacheDep
 from app.errors import BadRequest
-from app.http import base_url, raw_segments, split_revision_and_path
+from app.http import base_url, raw_segments, repo_id_at, split_revision_and_path
 from app.repos.manage import delete_repo
 from app.repos.models import Repo
 from app.repos.service import commit_history, get_commit, get_repo, resolve_revision
@@ -82,7 +82,7 @@ def target_of(request: Request) -> Target:
     repo_type = TYPE_OF_PREFIX.get(segments[0], "model")
     if repo_type != "model":
         segments = segments[1:]
-    repo_id = f"{segments[0]}/{segments[1]}"
+    repo_id = repo_id_at(segments, 0)
     if len(segments) <= 3:
         return Target(repo_type, repo_id)
     revision, path = split_revision_and_path(segments[3:])

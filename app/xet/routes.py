@@ -24,8 +24,8 @@ from app.blobs import BlobStore
 from app.blobs.keys import xorb_key
 from app.config import Settings
 from app.deps import BlobsDep, PrincipalDep, SessionDep, SettingsDep
-from app.errors import BadRequest, NotFound, PayloadTooLarge
-from app.http import base_url
+from app.errors import BadRequest, NotFound
+from app.http import base_url, read_body
 from app.quotas.service import RepoQuota
 from app.repos import grants
 from app.repos.models import LfsObject, RepoLfsObject
@@ -109,21 +109,6 @@ _token_route("write")
 # --- CAS (§4) ----------------------------------------------------------------------------
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The whole body (xorbs and shards are bounded by the format), 413 past limit."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Body of {declared} bytes exceeds the {limit}-byte limit")
-    parts: list[bytes] = []
-    total = 0
-    async for part in request.stream():
-        total += len(part)
-        if total > limit:
-            raise PayloadTooLarge(f"Body exceeds the {limit}-byte limit")
-        parts.append(part)
-    return b"".join(parts)
-
-
 def granted_repo(request: Request, scope: tokens.Scope) -> int:
     """The id of the repo a request's Xet token grants scope on, checked now (`grants.check`)."""
     token = tokens.token_from_request(request.app.state.settings, request, scope)
@@ -137,7 +122,7 @@ async def upload_xorb(
 ) -> dict[str, bool]:
     repo_id = await run_in_threadpool(granted_repo, request, "write")
     parse_hash(xorb)
-    body = await _read_body(request, MAX_XORB_BODY)
+    body = await read_body(request, MAX_XORB_BODY)
     factory = request.app.state.sessionmaker
     quota = RepoQuota(settings, repo_id)
     inserted = await run_in_threadpool(store_xorb, factory, blobs, xorb.lower(), body, quota)
@@ -147,7 +132,7 @@ async def upload_xorb(
 @router.post(CAS_PREFIX + "/v1/shards", tags=["xet"])
 async def upload_shard(request: Request, settings: SettingsDep, blobs: BlobsDep) -> dict[str, int]:
     repo_id = await run_in_threadpool(granted_repo, request, "write")
-    body = await _read_body(request, MAX_SHARD_BODY)
+    body = await read_body(request, MAX_SHARD_BODY)
     factory = request.app.state.sessionmaker
     quota = RepoQuota(settings, repo_id)
     result = await run_in_threadpool(register_shard, factory, blobs, repo_id, body, quota)
@@ -159,7 +144,7 @@ async def upload_shard_v2(request: Request, settings: SettingsDep, blobs: BlobsD
     """V2 answers NDJSON frames ending in `{"type":"result"}`, with keep-alive frames while a
     long verification runs (progress.py)."""
     repo_id = await run_in_threadpool(granted_repo, request, "write")
-    body = await _read_body(request, MAX_SHARD_BODY)
+    body = await read_body(request, MAX_SHARD_BODY)
     factory = request.app.state.sessionmaker
     quota = RepoQuota(settings, repo_id)
 
