@@ -62,6 +62,14 @@ class Incoming:
             self.tags[sha] = obj
 
 
+class MissingDeltaBase(Exception):
+    """A thin pack's delta names a base that exists nowhere in the store."""
+
+    def __init__(self, sha: str):
+        super().__init__(sha)
+        self.sha = sha
+
+
 def receive_pack(
     blobs: BlobStore,
     read_all: ReadFn,
@@ -70,14 +78,18 @@ def receive_pack(
 ) -> Incoming:
     """Read a (thin) pack from the wire, verify it, store its objects and describe them.
 
-    `base` reads an object that a thin pack's delta refers to but does not carry.
+    `base` reads an object that a thin pack's delta refers to but does not carry; when it
+    has none, MissingDeltaBase (the objects stored so far are garbage for `atrium gc`).
     """
     incoming = Incoming()
 
     def resolve_base(sha: RawObjectID | ObjectID) -> tuple[int, bytes]:
         hexsha = sha_to_hex(RawObjectID(sha)) if len(sha) == 20 else ObjectID(sha)
         incoming.delta_bases.add(hexsha.decode("ascii"))
-        return base(hexsha)
+        try:
+            return base(hexsha)
+        except KeyError:
+            raise MissingDeltaBase(hexsha.decode("ascii")) from None
 
     with tempfile.TemporaryFile(prefix="atrium-push-") as spool:
         PackStreamCopier(DEFAULT_OBJECT_FORMAT.hash_func, read_all, read_some, spool).verify()

@@ -54,6 +54,12 @@ from app.repos.service import DEFAULT_BRANCH, HEADS, TAGS
 ZERO_SHA = "0" * 40
 
 
+def not_in_repo(sha: str, what: str) -> str:
+    """Why a push that reuses an object it may not (or cannot) is refused: the same words
+    whether the object is another repo's or exists nowhere, so the answer is no oracle."""
+    return f"object {sha[:12]} ({what}) is not in the pack or the repo"
+
+
 class Refused(Exception):
     """A ref command that is not applied; the message is the one line git shows."""
 
@@ -266,7 +272,7 @@ class _TreeCheck:
         missing = set(self.reused) - set(found)
         if missing:
             sha = sorted(missing)[0]
-            raise Refused(f"object {sha[:12]} ({self.reused[sha]}) is not in the pack or the repo")
+            raise Refused(not_in_repo(sha, self.reused[sha]))
         _check_lfs(self.session, self.repo_id, self.pointers)
         return self._rows(found)
 

@@ -47,9 +47,9 @@ from app.blobs import BlobStore
 from app.config import Settings
 from app.errors import AtriumError
 from app.git.cache import ReplyRecorder
-from app.git.incoming import Incoming, receive_pack
+from app.git.incoming import Incoming, MissingDeltaBase, receive_pack
 from app.git.models import GitTag
-from app.git.push import Push, RefCommand
+from app.git.push import Push, RefCommand, not_in_repo
 from app.git.store import AtriumGitRepo
 from app.git.wire import Writer
 from app.repos.history import History
@@ -110,6 +110,12 @@ class AtriumReceivePack(ReceivePackHandler):
         commands = [RefCommand.parse(old, new, ref) for old, new, ref in refs]
         try:
             incoming = self._receive(target) if any(c.new for c in commands) else Incoming()
+        except MissingDeltaBase as missing:
+            yield (b"unpack", b"ok")
+            for command in commands:
+                reason = not_in_repo(missing.sha, "delta base")
+                yield (command.ref.encode(), reason.encode())
+            return
         except UNPACK_ERRORS as exc:
             reason = (str(exc).splitlines() or [type(exc).__name__])[0]
             yield (b"unpack", reason.encode("utf-8", "replace"))

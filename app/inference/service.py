@@ -219,9 +219,16 @@ class Resolver:
         for name, info in header.items():
             if name == "__metadata__" or not isinstance(info, dict):
                 continue
+            shape = info.get("shape", [])
+            if not isinstance(shape, list) or not all(
+                isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0 for dim in shape
+            ):
+                raise UnsupportedModel(
+                    f"{ref.path}: tensor {name!r} has a shape that is not a list of sizes"
+                )
             count = 1
-            for dim in info.get("shape", []):
-                count *= int(dim)
+            for dim in shape:
+                count *= dim
             stored = DTYPE_BYTES.get(str(info.get("dtype")), 4)
             is_float = str(info.get("dtype", "")).startswith(("F", "BF"))
             total += count * (self.dtype_bytes if is_float and self.dtype_bytes else stored)

@@ -271,3 +271,36 @@ def test_one_refused_ref_fails_an_atomic_push_only(
     assert landed is not atomic
     if atomic:
         assert "main -> main (atomic push failed)" in stderr
+
+
+def test_delta_on_a_base_that_exists_nowhere_gets_the_same_answer_as_a_foreign_one(
+    server: LiveServer, owner: Owner, repo: Repo
+) -> None:
+    """No 500, and nothing that tells a missing base from another repo's (an oracle)."""
+    absent = Blob.from_string(b"never stored anywhere " + secrets.token_bytes(16))
+    copy = Blob.from_string(absent.data + b"!")
+    delta = UnpackedObject(
+        copy.type_num,
+        sha=copy.sha().digest(),
+        delta_base=absent.sha().digest(),
+        decomp_chunks=list(create_delta(absent.as_raw_string(), copy.as_raw_string())),
+    )
+    before = main_sha(owner, repo)
+    tree = Tree()
+    tree.add(b"copy.txt", 0o100644, copy.id)
+    commit = commit_object(tree, before)
+    out = io.BytesIO()
+    records = [full_unpacked_object(tree), full_unpacked_object(commit), delta]
+    write_pack_data(out.write, iter(records), num_records=3, object_format=DEFAULT_OBJECT_FORMAT)
+    report = raw_push(
+        server,
+        repo.repo_id,
+        owner.token,
+        [(before, commit.id.decode(), "refs/heads/main")],
+        out.getvalue(),
+    )
+    assert report[1] == (
+        f"ng refs/heads/main object {absent.id.decode()[:12]} (delta base) "
+        "is not in the pack or the repo"
+    )
+    assert main_sha(owner, repo) == before

@@ -101,3 +101,22 @@ def test_a_pushed_chat_model_answers_the_openai_client(
     )
     assert isinstance(answer.choices[0].message.content, str)
     assert answer.usage is not None and answer.usage.completion_tokens <= 4
+
+
+def test_a_safetensors_header_with_a_non_integer_shape_is_refused_clearly(
+    live: LiveServer, owner: Owner, tmp_path: Path
+) -> None:
+    import json
+    import struct
+
+    header = json.dumps({"w": {"dtype": "F32", "shape": ["a", 2], "data_offsets": [0, 8]}})
+    weights = struct.pack("<Q", len(header)) + header.encode() + bytes(8)
+    repo_id = f"{owner.name}/bad-shape-{secrets.token_hex(3)}"
+    api = HfApi(endpoint=owner.server.url, token=owner.token)
+    api.create_repo(repo_id)
+    folder = save("text-classification", tmp_path / "model")
+    (folder / "model.safetensors").write_bytes(weights)
+    api.upload_folder(folder_path=folder, repo_id=repo_id)
+    answer = httpx.post(f"{live.url}/models/{repo_id}", json={"inputs": "a"}, timeout=TIMEOUT)
+    assert 400 <= answer.status_code < 500, answer.text
+    assert "shape" in answer.json()["error"]
