@@ -1,7 +1,7 @@
 """Imports every table so that Alembic and `Base.metadata` see the whole schema."""
 
 from app.audit.models import AuditEvent
-from app.auth.models import Membership, Organization, Token, User
+from app.auth.models import BrowserSession, Membership, Organization, Token, User
 from app.auth.ratelimit import RateLimitCounter
 from app.db.base import Base
 from app.git.models import GitTag
@@ -23,6 +23,7 @@ from app.xet.models import XetDedupChunk, XetFile, XetXorb
 __all__ = [
     "AuditEvent",
     "Base",
+    "BrowserSession",
     "Commit",
     "EventCursor",
     "GitTag",

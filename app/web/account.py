@@ -62,7 +62,7 @@ async def login(page: PageDep) -> Response:
             count_failure(db, limits)
             record(db, Actor(None, client_ip(page.request), "web"), "login.failed", name)
         return page.render("login.html", status_code=401, next=target, error=LOGIN_ERROR)
-    sign_in(page.session, user)
+    sign_in(page.session, user, page.request.app.state.sessionmaker)
     return page.redirect(target)
 
 
@@ -93,7 +93,7 @@ def _decoy_hash() -> str:
 @router.post("/logout")
 async def logout(page: PageDep) -> Response:
     await page.form()
-    sign_out(page.session)
+    sign_out(page.session, page.request.app.state.sessionmaker)
     return page.redirect("/")
 
 

@@ -1,7 +1,9 @@
 """Browser sessions: a signed cookie naming the user, and the CSRF token every form carries.
 
-The cookie holds `{"u": user id, "p": password fingerprint, "c": csrf token}` signed with
-`settings.secret_key` (itsdangerous, timestamped, so it expires). Changing the password
+The cookie holds `{"u": user id, "p": password fingerprint, "s": session secret, "c": csrf
+token}` signed with `settings.secret_key` (itsdangerous, timestamped, so it expires). A
+signed-in session is also a row on the server (`BrowserSession`, by the secret's digest):
+signing out deletes it, so a copy of the cookie stops working at once. Changing the password
 changes the fingerprint, which signs every other session out. Anonymous visitors get a
 cookie with a CSRF token only, so the sign-in form is protected too.
 
@@ -19,15 +21,19 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy.orm import Session
+from sqlalchemy import delete
+from sqlalchemy.orm import Session, sessionmaker
 
-from app.auth.models import User
+from app.auth.models import BrowserSession, User
 from app.auth.permissions import Principal
 from app.config import Settings
+from app.db.base import utcnow
+from app.db.engine import write_transaction
 from app.errors import Forbidden
 
 COOKIE_NAME = "atrium_session"
@@ -43,6 +49,7 @@ class WebSession:
 
     csrf: str
     user: User | None = None
+    secret: str | None = None  # the server-side session's, once signed in
     dirty: bool = False  # set a new cookie on the response
 
     @property
@@ -80,23 +87,53 @@ def _session_of(data: dict[str, Any] | None, db: Session) -> WebSession:
     if data is None:
         return WebSession(csrf=secrets.token_urlsafe(32), dirty=True)
     session = WebSession(csrf=data["c"])
-    user_id = data.get("u")
-    if isinstance(user_id, int):
+    user_id, secret = data.get("u"), data.get("s")
+    if isinstance(user_id, int) and isinstance(secret, str):
         user = db.get(User, user_id)
-        if user is not None and hmac.compare_digest(data.get("p", ""), password_fingerprint(user)):
-            session.user = user
+        if (
+            user is not None
+            and hmac.compare_digest(data.get("p", ""), password_fingerprint(user))
+            and _live(db, secret, user.id)
+        ):
+            session.user, session.secret = user, secret
     return session
 
 
-def sign_in(session: WebSession, user: User) -> None:
-    """A new CSRF token at sign-in: one planted before sign-in is worthless after."""
-    session.user = user
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _live(db: Session, secret: str, user_id: int) -> bool:
+    row = db.get(BrowserSession, _digest(secret))
+    return row is not None and row.user_id == user_id and row.expires_at > utcnow()
+
+
+def sign_in(session: WebSession, user: User, factory: sessionmaker[Session]) -> None:
+    """A new server-side session, and a new CSRF token: one planted before sign-in is
+    worthless after. The user's expired sessions are cleared on the way."""
+    secret = secrets.token_urlsafe(32)
+    now = utcnow()
+    with write_transaction(factory) as db:
+        db.execute(
+            delete(BrowserSession).where(
+                BrowserSession.user_id == user.id, BrowserSession.expires_at <= now
+            )
+        )
+        expires = now + timedelta(seconds=SESSION_MAX_AGE_S)
+        db.add(BrowserSession(digest=_digest(secret), user_id=user.id, expires_at=expires))
+    session.user, session.secret = user, secret
     session.csrf = secrets.token_urlsafe(32)
     session.dirty = True
 
 
-def sign_out(session: WebSession) -> None:
-    session.user = None
+def sign_out(session: WebSession, factory: sessionmaker[Session]) -> None:
+    """Ends the session on the server: every copy of its cookie is anonymous from now on."""
+    if session.secret is not None:
+        with write_transaction(factory) as db:
+            db.execute(
+                delete(BrowserSession).where(BrowserSession.digest == _digest(session.secret))
+            )
+    session.user = session.secret = None
     session.csrf = secrets.token_urlsafe(32)
     session.dirty = True
 
@@ -106,8 +143,8 @@ def save_session(session: WebSession, request: Request, response: Response) -> N
         return
     settings: Settings = request.app.state.settings
     data: dict[str, Any] = {"c": session.csrf}
-    if session.user is not None:
-        data.update(u=session.user.id, p=password_fingerprint(session.user))
+    if session.user is not None and session.secret is not None:
+        data.update(u=session.user.id, p=password_fingerprint(session.user), s=session.secret)
     response.set_cookie(
         COOKIE_NAME,
         _serializer(settings).dumps(data),

@@ -382,3 +382,17 @@ def test_profiles_match_names_exactly_never_as_patterns(server: LiveServer) -> N
         assert name not in page.text
     # A name holding `_` does not collide with the names that pattern would match.
     server.new_user(f"{name[:2]}_{name[3:]}")
+
+
+def test_signing_out_ends_the_session_for_every_copy_of_the_cookie(server: LiveServer) -> None:
+    person = signed_in(server)
+    stolen = httpx.Client(base_url=server.url, cookies=dict(person.client.cookies))
+    assert stolen.get("/api/whoami-v2").json()["name"] == person.name
+    assert stolen.get("/settings/tokens").status_code == 200
+    page = person.client.get("/settings/tokens").text
+    assert person.client.post("/logout", data={"csrf_token": csrf_of(page)}).status_code == 303
+    # The copy taken before sign-out is anonymous now, on the pages and the API alike.
+    assert stolen.get("/api/whoami-v2").status_code == 401
+    assert stolen.get("/settings/tokens", follow_redirects=False).status_code in (303, 401)
+    stolen.close()
+    person.client.close()
