@@ -49,14 +49,16 @@ def store_xorb(
     quota: RepoQuota | None = None,
 ) -> bool:
     """Verify and store one xorb; False when it was already stored (never overwritten). A new
-    xorb must fit the quota of the token's namespace (QuotaExceeded) before it is stored."""
+    xorb must fit the quota of the token's namespace (QuotaExceeded) before it is stored.
+    The body is verified first: only a client that holds the xorb's bytes learns whether
+    the server has it (else "already stored" would answer for content of any repo)."""
     expected = parse_hash(xorb_hex)
+    xorb = parse_xorb(body, expected)
     with factory() as session:
         if session.get(XetXorb, xorb_hex) is not None:
             return False
         if quota is not None:
             quota.check(session, Upload(raw_bytes=len(body)))
-    xorb = parse_xorb(body, expected)
     blobs.put(xorb_key(xorb_hex), [xorb.body], size=len(xorb.body))
     row = {
         "hash": xorb_hex,

@@ -80,9 +80,9 @@ def decode_payload(scheme: int, payload: bytes | memoryview, raw_len: int) -> by
         if scheme == SCHEME_NONE:
             data = payload
         elif scheme == SCHEME_LZ4:
-            data = lz4.frame.decompress(payload)
+            data = _inflate(payload, raw_len)
         elif scheme == SCHEME_BG4_LZ4:
-            data = byte_ungroup4(lz4.frame.decompress(payload))
+            data = byte_ungroup4(_inflate(payload, raw_len))
         else:
             raise InvalidXorb(f"unknown chunk compression scheme {scheme}")
     except RuntimeError as exc:  # lz4 reports corrupt frames as RuntimeError
@@ -90,6 +90,12 @@ def decode_payload(scheme: int, payload: bytes | memoryview, raw_len: int) -> by
     if len(data) != raw_len:
         raise InvalidXorb(f"chunk decodes to {len(data)} bytes, its header says {raw_len}")
     return data
+
+
+def _inflate(payload: bytes | memoryview, raw_len: int) -> bytes:
+    """At most raw_len + 1 bytes of an LZ4 frame: a frame that claims a small chunk but
+    inflates to far more is refused having allocated little (the length check follows)."""
+    return bytes(lz4.frame.LZ4FrameDecompressor().decompress(payload, max_length=raw_len + 1))
 
 
 def encode_chunk(data: bytes, scheme: int = SCHEME_LZ4) -> bytes:

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 
 import httpx
 import pytest
 from huggingface_hub import HfApi
 from sqlalchemy import select
 
+from app.blobs.keys import recipe_key, xorb_key
 from app.repos.models import LfsObject
 from app.xet import hashing, shard
 from app.xet.models import XetFile, XetXorb
-from app.xet.reconstruction import recipe_key, xorb_key
 from tests.live import LiveServer
 from tests.xet.xetkit import CasClient, build_file
 
@@ -245,3 +246,37 @@ def test_dedup_answer_describes_every_xorb_of_the_chunks_file(
     first = hashing.to_hex(parts[0].refs[0].hash)
     answer = httpx.get(f"{cas.cas}/v1/chunks/default/{first}", headers=cas.auth)
     assert shard.parse_shard(answer.content).xorbs == [p.xorb_hash for p in parts]
+
+
+def test_an_existing_xorb_is_not_confirmed_to_a_client_without_its_bytes(
+    server: LiveServer, user: tuple[str, str]
+) -> None:
+    """`was_inserted: false` would tell anyone with a write token that some repo holds it."""
+    built = build_file()
+    owner = CasClient.connect(server, user[1], new_repo(server, user))
+    assert owner.post_xorb(built).json() == {"was_inserted": True}
+    other_user = server.new_user()
+    prober = CasClient.connect(server, other_user[1], new_repo(server, other_user))
+    probe = prober.post_xorb(built, body=b"\x00" * 64)
+    assert probe.status_code == 400
+    assert "was_inserted" not in probe.text
+    assert prober.post_xorb(built).json() == {"was_inserted": False}  # with the bytes: fine
+
+
+def test_a_chunk_that_inflates_past_its_declared_length_is_refused_cheaply(
+    server: LiveServer, user: tuple[str, str]
+) -> None:
+    import lz4.frame
+
+    from app.xet import xorb
+
+    payload = lz4.frame.compress(b"\x00" * (16 * 1024 * 1024))  # ~64 KB that inflate to 16 MB
+    declared = 1000
+    body = xorb._header(len(payload), xorb.SCHEME_LZ4, declared) + payload
+    built = build_file()
+    cas = CasClient.connect(server, user[1], new_repo(server, user))
+    started = time.monotonic()
+    answer = cas.post_xorb(built, body=body)
+    assert answer.status_code == 400 and "1000" in answer.text
+    assert str(16 * 1024 * 1024) not in answer.text  # refused before inflating it all
+    assert time.monotonic() - started < 5
