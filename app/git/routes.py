@@ -39,6 +39,7 @@ from app.git.service import (
 )
 from app.git.store import AtriumGitRepo
 from app.git.wire import spool_body, stream_reply
+from app.repos.history import known_commits
 from app.repos.service import find_repo
 
 router = APIRouter(tags=["git"], include_in_schema=False)
@@ -57,7 +58,14 @@ class GitRepo:
     wants_blobs: bool = False  # a partial clone fetching the files it lacks
 
     def view(self, request: Request) -> AtriumGitRepo:
-        return AtriumGitRepo(get_blobs(request), self.refs, wants_blobs=self.wants_blobs)
+        factory = get_sessionmaker(request)
+
+        def ours(sha: str) -> bool:
+            with factory() as session:
+                return bool(known_commits(session, self.repo_id, [sha]))
+
+        blobs = get_blobs(request)
+        return AtriumGitRepo(blobs, self.refs, wants_blobs=self.wants_blobs, ours=ours)
 
     def with_wants(self, request: Request, wants: set[str]) -> GitRepo:
         """This repo, with hidden refs for wanted objects its history reaches."""

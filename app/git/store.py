@@ -55,9 +55,10 @@ class BlobObjectStore(BaseObjectStore):
     `READ_AHEAD` objects in memory.
     """
 
-    def __init__(self, blobs: BlobStore):
+    def __init__(self, blobs: BlobStore, ours: Callable[[str], bool] | None = None):
         super().__init__()
         self.blobs = blobs
+        self.ours = ours
         self._cache: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
         self._cache_bytes = 0
         self._lock = Lock()
@@ -80,6 +81,19 @@ class BlobObjectStore(BaseObjectStore):
     @property
     def packs(self) -> list[Pack]:
         return []
+
+    def find_common_revisions(self, graphwalker: Any) -> list[ObjectID]:
+        """The client's `have`s this repo shares, ACKed as dulwich does, but only for commits
+        of this repo's own history: the store is shared by every repo, and an ACK for another
+        (private) repo's commit would tell the client that it exists."""
+        haves: list[ObjectID] = []
+        sha = next(graphwalker)
+        while sha:
+            if self.ours is not None and self.ours(sha.decode("ascii")) and sha in self:
+                haves.append(sha)
+                graphwalker.ack(sha)
+            sha = next(graphwalker)
+        return haves
 
     def __iter__(self) -> Iterator[ObjectID]:
         raise NotImplementedError("the blob store is shared by every repo; it is never listed")
@@ -170,11 +184,19 @@ class BlobObjectStore(BaseObjectStore):
 class AtriumGitRepo(BaseRepo):
     """One repo's refs (a snapshot) over the shared object store, as dulwich's server sees it."""
 
-    def __init__(self, blobs: BlobStore, refs: Mapping[str, str], *, wants_blobs: bool = False):
+    def __init__(
+        self,
+        blobs: BlobStore,
+        refs: Mapping[str, str],
+        *,
+        wants_blobs: bool = False,
+        ours: Callable[[str], bool] | None = None,
+    ):
+        """ours: whether a commit sha belongs to this repo's history (for negotiation)."""
         snapshot: dict[Ref, bytes] = {Ref(n.encode()): s.encode() for n, s in refs.items()}
         if Ref(b"refs/heads/" + DEFAULT_BRANCH.encode()) in snapshot:
             snapshot[Ref(b"HEAD")] = HEAD_SYMREF
-        self.store = BlobObjectStore(blobs)
+        self.store = BlobObjectStore(blobs, ours)
         self.wants_blobs = wants_blobs  # see app.git.service.AtriumUploadPack
         super().__init__(self.store, DictRefsContainer(snapshot))  # type: ignore[arg-type]
 

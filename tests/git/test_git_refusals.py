@@ -304,3 +304,30 @@ def test_delta_on_a_base_that_exists_nowhere_gets_the_same_answer_as_a_foreign_o
         "is not in the pack or the repo"
     )
     assert main_sha(owner, repo) == before
+
+
+def test_negotiation_acks_only_commits_of_this_repo(
+    server: LiveServer, owner: Owner, repo: Repo
+) -> None:
+    """A `have` of another (private) repo's commit gets the answer of an unknown one: NAK."""
+    _, secret = make_repo(new_owner(server), "diary", {"day.txt": b"dear diary"}, private=True)
+    assert secret is not None
+    own = main_sha(owner, repo)
+
+    def negotiate(have: str) -> bytes:
+        caps = "multi_ack_detailed side-band-64k ofs-delta thin-pack"
+        request = pkt(f"want {own} {caps}\n".encode())
+        response = httpx.post(
+            f"{repo_url(server, repo.repo_id)}/git-upload-pack",
+            content=request + b"0000" + pkt(f"have {have}\n".encode()) + b"0000",
+            headers={"Content-Type": "application/x-git-upload-pack-request"},
+            auth=("git", owner.token),
+            timeout=60,
+        )
+        assert response.status_code == 200
+        return response.content
+
+    assert f"ACK {own}".encode() in negotiate(own)  # its own commit is acknowledged
+    foreign = negotiate(secret.sha)
+    assert secret.sha.encode() not in foreign
+    assert foreign == negotiate("0" * 39 + "1")  # the same as a commit that exists nowhere
