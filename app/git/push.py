@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.service import Actor
 from app.blobs import BlobStore
+from app.blobs.base import MiB
 from app.config import Settings
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
@@ -52,6 +53,11 @@ from app.repos.refs import move_ref
 from app.repos.service import DEFAULT_BRANCH, HEADS, TAGS
 
 ZERO_SHA = "0" * 40
+
+
+# As on the Hub: regular git files are small (cards, configs, code); a large one is read whole
+# for every download and every scan, so it must travel as an LFS object instead.
+MAX_REGULAR_FILE = 10 * MiB
 
 
 def not_in_repo(sha: str, what: str) -> str:
@@ -307,6 +313,11 @@ class _TreeCheck:
             self.reused.setdefault(sha, path)
         elif blob.pointer is not None:
             self.pointers.setdefault(blob.pointer.oid, (blob.pointer.size, path))
+        elif blob.size > MAX_REGULAR_FILE:
+            raise Refused(
+                f"{path!r} is {blob.size / MiB:.1f} MiB: files over {MAX_REGULAR_FILE // MiB} MiB "
+                "must be stored with git-lfs (git lfs track, then commit again)"
+            )
 
     def _rows(self, found: dict[str, TreeEntry | None]) -> list[TreeEntry]:
         rows = []

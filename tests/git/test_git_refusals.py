@@ -331,3 +331,14 @@ def test_negotiation_acks_only_commits_of_this_repo(
     foreign = negotiate(secret.sha)
     assert secret.sha.encode() not in foreign
     assert foreign == negotiate("0" * 39 + "1")  # the same as a commit that exists nowhere
+
+
+def test_a_regular_file_over_10_mib_is_refused_with_the_git_lfs_advice(
+    server: LiveServer, owner: Owner, repo: Repo, git: Git, tmp_path: Path
+) -> None:
+    before = main_sha(owner, repo)
+    work = git.clone(repo_url(server, repo.repo_id, owner.token), tmp_path / "w")
+    git.commit_files(work, {"dump.dat": secrets.token_bytes(11 * 1024 * 1024)}, "a big file")
+    stderr = refused_push(git, work, "origin", "main")
+    assert "'dump.dat' is 11.0 MiB" in stderr and "git-lfs" in stderr
+    assert main_sha(owner, repo) == before
