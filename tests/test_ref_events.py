@@ -11,12 +11,10 @@ import pickle
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from huggingface_hub import HfApi
 from sqlalchemy import delete, select, update
 
 from app.audit.models import AuditEvent
@@ -24,29 +22,19 @@ from app.repos.models import EventCursor, Ref, Repo, RepoEvent
 from app.security.models import PickleScan
 from app.security.service import PickleScans, content_key
 from tests.git.gitkit import Git, repo_url
+from tests.hub.readkit import Owner, new_owner
 from tests.live import LiveServer
-
-
-@dataclass
-class Owner:
-    server: LiveServer
-    name: str
-    token: str
-
-    @property
-    def api(self) -> HfApi:
-        return HfApi(endpoint=self.server.url, token=self.token)
-
-    def new_repo(self, repo_type: str = "model") -> str:
-        repo_id = f"{self.name}/e{secrets.token_hex(3)}"
-        self.api.create_repo(repo_id, repo_type=repo_type)
-        return repo_id
 
 
 @pytest.fixture
 def owner(server: LiveServer) -> Owner:
-    name, token = server.new_user()
-    return Owner(server, name, token)
+    return new_owner(server)
+
+
+def new_repo(owner: Owner, repo_type: str = "model") -> str:
+    repo_id = f"{owner.name}/e{secrets.token_hex(3)}"
+    owner.api.create_repo(repo_id, repo_type=repo_type)
+    return repo_id
 
 
 def events(server: LiveServer, repo_id: str) -> list[RepoEvent]:
@@ -72,7 +60,7 @@ def moved_by(owner: Owner, repo_id: str, action: Callable[[], object]) -> list[R
 
 
 def test_repo_creation_records_its_first_ref(owner: Owner) -> None:
-    repo_id = owner.new_repo()
+    repo_id = new_repo(owner)
     (event,) = events(owner.server, repo_id)
     assert (event.kind, event.cause, event.ref) == (
         "repo.ref_moved",
@@ -84,7 +72,7 @@ def test_repo_creation_records_its_first_ref(owner: Owner) -> None:
 
 
 def test_an_api_commit_records_one_event_with_old_and_new(owner: Owner) -> None:
-    repo_id = owner.new_repo()
+    repo_id = new_repo(owner)
     old = head(owner.server, repo_id)
     upload = lambda: owner.api.upload_file(  # noqa: E731
         path_or_fileobj=b"hello", path_in_repo="a.txt", repo_id=repo_id
@@ -98,7 +86,7 @@ def test_an_api_commit_records_one_event_with_old_and_new(owner: Owner) -> None:
 def test_a_commit_opened_as_a_pull_request_records_the_pr_ref_then_the_commit(
     owner: Owner,
 ) -> None:
-    repo_id = owner.new_repo()
+    repo_id = new_repo(owner)
     upload = lambda: owner.api.upload_file(  # noqa: E731
         path_or_fileobj=b"fix", path_in_repo="fix.md", repo_id=repo_id, create_pr=True
     )
@@ -111,7 +99,7 @@ def test_a_commit_opened_as_a_pull_request_records_the_pr_ref_then_the_commit(
 def test_branch_and_tag_create_and_delete_record_one_event_each(
     owner: Owner, kind: str, ref: str
 ) -> None:
-    repo_id = owner.new_repo()
+    repo_id = new_repo(owner)
     main = head(owner.server, repo_id)
     api = owner.api
     create = (
@@ -131,7 +119,7 @@ def test_branch_and_tag_create_and_delete_record_one_event_each(
 
 
 def test_super_squash_records_one_event(owner: Owner) -> None:
-    repo_id = owner.new_repo()
+    repo_id = new_repo(owner)
     owner.api.upload_file(path_or_fileobj=b"1", path_in_repo="one.txt", repo_id=repo_id)
     old = head(owner.server, repo_id)
     (event,) = moved_by(owner, repo_id, lambda: owner.api.super_squash_history(repo_id))
@@ -139,7 +127,7 @@ def test_super_squash_records_one_event(owner: Owner) -> None:
 
 
 def test_a_git_push_records_one_event_per_ref(owner: Owner, tmp_path: Path) -> None:
-    repo_id = owner.new_repo()
+    repo_id = new_repo(owner)
     git = Git(tmp_path / "home")
     work = git.clone(repo_url(owner.server, repo_id, owner.token), tmp_path / "work")
     old = head(owner.server, repo_id)
@@ -157,7 +145,7 @@ def test_a_git_push_records_one_event_per_ref(owner: Owner, tmp_path: Path) -> N
 
 
 def test_deleting_a_repo_records_one_event_per_ref(owner: Owner) -> None:
-    repo_id = owner.new_repo()
+    repo_id = new_repo(owner)
     owner.api.create_tag(repo_id, tag="v1")
     (deleted_main, deleted_tag) = sorted(
         moved_by(owner, repo_id, lambda: owner.api.delete_repo(repo_id)), key=lambda e: e.ref
@@ -171,7 +159,7 @@ def test_deleting_a_repo_records_one_event_per_ref(owner: Owner) -> None:
 
 
 def test_the_parquet_export_records_one_event(owner: Owner) -> None:
-    repo_id = owner.new_repo("dataset")
+    repo_id = new_repo(owner, "dataset")
     owner.api.upload_file(
         path_or_fileobj=b"a,b\n1,2\n3,4\n", path_in_repo="data.csv", repo_id=repo_id,
         repo_type="dataset",
@@ -188,7 +176,7 @@ def test_the_parquet_export_records_one_event(owner: Owner) -> None:
 
 
 def test_a_refused_commit_records_nothing(owner: Owner) -> None:
-    repo_id = owner.new_repo()
+    repo_id = new_repo(owner)
     stale = head(owner.server, repo_id)
     owner.api.upload_file(path_or_fileobj=b"1", path_in_repo="one.txt", repo_id=repo_id)
 
@@ -202,7 +190,7 @@ def test_a_refused_commit_records_nothing(owner: Owner) -> None:
 
 
 def test_every_event_with_an_actor_has_its_audit_line(owner: Owner) -> None:
-    repo_id = owner.new_repo()
+    repo_id = new_repo(owner)
     owner.api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo_id)
     owner.api.create_branch(repo_id, branch="dev")
     moved = [e for e in events(owner.server, repo_id) if e.cause != "repo.create"]
@@ -225,7 +213,7 @@ class Boom:
 
 
 def test_pickle_scans_run_from_the_events_and_catch_up_after_a_miss(owner: Owner) -> None:
-    repo_id = owner.new_repo()
+    repo_id = new_repo(owner)
     owner.api.upload_file(
         path_or_fileobj=pickle.dumps(Boom()), path_in_repo="model.pkl", repo_id=repo_id
     )

@@ -195,32 +195,32 @@ def test_tree_naming_another_repos_object_is_refused(
     assert main_sha(owner, repo) == before
 
 
+def _push_delta_on(server: LiveServer, owner: Owner, repo: Repo, base: Blob) -> list[str]:
+    """A thin pack whose one file is a delta on `base`, which the pack does not carry."""
+    copy = Blob.from_string(base.data + b"!")
+    delta = UnpackedObject(
+        copy.type_num,
+        sha=copy.sha().digest(),
+        delta_base=base.sha().digest(),
+        decomp_chunks=list(create_delta(base.as_raw_string(), copy.as_raw_string())),
+    )
+    tree = Tree()
+    tree.add(b"copy.txt", 0o100644, copy.id)
+    commit = commit_object(tree, main_sha(owner, repo))
+    out = io.BytesIO()
+    records = [full_unpacked_object(tree), full_unpacked_object(commit), delta]
+    write_pack_data(out.write, iter(records), num_records=3, object_format=DEFAULT_OBJECT_FORMAT)
+    command = (main_sha(owner, repo), commit.id.decode(), "refs/heads/main")
+    return raw_push(server, repo.repo_id, owner.token, [command], out.getvalue())
+
+
 def test_delta_based_on_another_repos_object_is_refused(
     server: LiveServer, owner: Owner, repo: Repo
 ) -> None:
     """A thin pack's delta copying from an object the pusher may not read would rebuild it."""
     secret = _private_blob(server)
-    copy = Blob.from_string(secret.data + b"!")
-    delta = UnpackedObject(
-        copy.type_num,
-        sha=copy.sha().digest(),
-        delta_base=secret.sha().digest(),
-        decomp_chunks=list(create_delta(secret.as_raw_string(), copy.as_raw_string())),
-    )
     before = main_sha(owner, repo)
-    tree = Tree()
-    tree.add(b"copy.txt", 0o100644, copy.id)
-    commit = commit_object(tree, before)
-    out = io.BytesIO()
-    records = [full_unpacked_object(tree), full_unpacked_object(commit), delta]
-    write_pack_data(out.write, iter(records), num_records=3, object_format=DEFAULT_OBJECT_FORMAT)
-    report = raw_push(
-        server,
-        repo.repo_id,
-        owner.token,
-        [(before, commit.id.decode(), "refs/heads/main")],
-        out.getvalue(),
-    )
+    report = _push_delta_on(server, owner, repo, secret)
     assert report[1] == (
         f"ng refs/heads/main object {secret.id.decode()[:12]} (delta base) "
         "is not in the pack or the repo"
@@ -278,27 +278,8 @@ def test_delta_on_a_base_that_exists_nowhere_gets_the_same_answer_as_a_foreign_o
 ) -> None:
     """No 500, and nothing that tells a missing base from another repo's (an oracle)."""
     absent = Blob.from_string(b"never stored anywhere " + secrets.token_bytes(16))
-    copy = Blob.from_string(absent.data + b"!")
-    delta = UnpackedObject(
-        copy.type_num,
-        sha=copy.sha().digest(),
-        delta_base=absent.sha().digest(),
-        decomp_chunks=list(create_delta(absent.as_raw_string(), copy.as_raw_string())),
-    )
     before = main_sha(owner, repo)
-    tree = Tree()
-    tree.add(b"copy.txt", 0o100644, copy.id)
-    commit = commit_object(tree, before)
-    out = io.BytesIO()
-    records = [full_unpacked_object(tree), full_unpacked_object(commit), delta]
-    write_pack_data(out.write, iter(records), num_records=3, object_format=DEFAULT_OBJECT_FORMAT)
-    report = raw_push(
-        server,
-        repo.repo_id,
-        owner.token,
-        [(before, commit.id.decode(), "refs/heads/main")],
-        out.getvalue(),
-    )
+    report = _push_delta_on(server, owner, repo, absent)
     assert report[1] == (
         f"ng refs/heads/main object {absent.id.decode()[:12]} (delta base) "
         "is not in the pack or the repo"
