@@ -29,11 +29,19 @@ WAYS = ("xet", "lfs", "git")
 
 
 def save(task: str, folder: Path) -> Path:
+    """A tiny model of task, its weights made unique by a nonce in their metadata: content is
+    deduplicated across the hub, so weights other tests stored through LFS would be read
+    from there, and the Xet-only path would go untested."""
+    from safetensors.torch import load_file, save_file
+
     files, lfs = kit.model_files(task)
     for name, data in {**files, **lfs}.items():
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+        if name.endswith(".safetensors"):
+            metadata = {"format": "pt", "nonce": secrets.token_hex(8)}
+            save_file(load_file(target), target, metadata=metadata)
     return folder
 
 
