@@ -59,6 +59,7 @@ def error_response(
     headers: dict[str, str] | None = None,
     *,
     head: bool = False,
+    openai: bool = False,
 ) -> Response:
     out = dict(headers or {})
     out["X-Error-Message"] = header_value(message)
@@ -66,17 +67,50 @@ def error_response(
         out["X-Error-Code"] = code
     if head:
         return Response(status_code=status, headers=out)
-    return JSONResponse({"error": message}, status_code=status, headers=out)
+    body: dict[str, Any] = {"error": message}
+    if openai:
+        body = {"error": openai_error(status, message, code)}
+    return JSONResponse(body, status_code=status, headers=out)
+
+
+OPENAI_PREFIX = "/v1/"  # the OpenAI-compatible routes (app.inference.openai)
+OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def openai_error(status: int, message: str, code: str | None) -> dict[str, Any]:
+    """The error object of OpenAI's API, which the `openai` client shows (`error.message`)."""
+    kind = OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    names = {"RepoNotFound": "model_not_found", "RevisionNotFound": "model_not_found"}
+    return {"message": message, "type": kind, "param": None, "code": names.get(code or "", code)}
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    def answer(
+        request: Request,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """The Hub's error shape, or OpenAI's on the OpenAI-compatible routes."""
+        openai = request.url.path.startswith(OPENAI_PREFIX)
+        head = request.method == "HEAD"
+        return error_response(status, message, code, headers, head=head, openai=openai)
+
     @app.exception_handler(AtriumError)
     async def _atrium(request: Request, exc: AtriumError) -> Response:
         # A hidden repo is 404 to everyone, anonymous included (ARCHITECTURE.md §6), unlike
         # huggingface.co's 401: the client maps both alike thanks to X-Error-Code.
-        return error_response(
-            exc.status, exc.message, exc.code, exc.headers, head=request.method == "HEAD"
-        )
+        return answer(request, exc.status, exc.message, exc.code, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -84,12 +118,12 @@ def install_error_handlers(app: FastAPI) -> None:
         for error in exc.errors():
             where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
             problems.append(f"{where}: {error.get('msg', 'invalid')}")
-        return error_response(400, "Invalid request: " + "; ".join(problems))
+        return answer(request, 400, "Invalid request: " + "; ".join(problems))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        return error_response(exc.status_code, message, None, dict(exc.headers or {}))
+        return answer(request, exc.status_code, message, None, dict(exc.headers or {}))
 
     @app.exception_handler(DataError)
     async def _bad_value(request: Request, exc: DataError) -> Response:
@@ -97,12 +131,12 @@ def install_error_handlers(app: FastAPI) -> None:
         # path or revision (PostgreSQL text refuses it; SQLite merely finds nothing): the
         # caller's error, not the server's.
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
-        return error_response(400, f"Invalid request: {reason}", head=request.method == "HEAD")
+        return answer(request, 400, f"Invalid request: {reason}")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         logging.getLogger("atrium").exception("unhandled error on %s", request.url.path)
-        return error_response(500, "Internal server error; see the server log for details")
+        return answer(request, 500, "Internal server error; see the server log for details")
 
 
 def repo_from_path(scope: Scope) -> str | None:

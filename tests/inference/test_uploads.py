@@ -128,3 +128,23 @@ def test_a_safetensors_header_with_a_non_integer_shape_is_refused_clearly(
     answer = httpx.post(f"{live.url}/models/{repo_id}", json={"inputs": "a"}, timeout=TIMEOUT)
     assert 400 <= answer.status_code < 500, answer.text
     assert "shape" in answer.json()["error"]
+
+
+def test_openai_routes_answer_errors_in_openais_shape(live: LiveServer, owner: Owner) -> None:
+    """The `openai` client then shows the message itself, not only the status code."""
+    import openai
+
+    oai = openai.OpenAI(base_url=f"{live.url}/v1", api_key=owner.token, timeout=TIMEOUT)
+    with pytest.raises(openai.NotFoundError) as missing:
+        oai.chat.completions.create(
+            model=f"{owner.name}/no-such-model", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert "not found" in str(missing.value).lower()
+    assert isinstance(missing.value.body, dict)
+    assert missing.value.body["code"] == "model_not_found"
+    assert missing.value.body["type"] == "not_found_error"
+    with pytest.raises(openai.BadRequestError) as bad:
+        oai.chat.completions.create(
+            model="not-a-repo-id", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert "namespace/name" in bad.value.message
