@@ -141,6 +141,44 @@ def _pooling(root: Path) -> tuple[str, bool] | None:
     return mode, normalize
 
 
+NO_LIMIT = 10**9  # tokenizers without a limit report a huge model_max_length (1e30)
+
+
+def context_window(model: Any, tokenizer: Any) -> int | None:
+    """Tokens the model attends to at once: its position embeddings, or its tokenizer's limit
+    when that is smaller; None when neither says."""
+    config = model.config
+    limits = [
+        value
+        for value in (
+            getattr(config, "max_position_embeddings", None),
+            getattr(config, "n_positions", None),
+            getattr(tokenizer, "model_max_length", None),
+        )
+        if isinstance(value, int) and 0 < value < NO_LIMIT
+    ]
+    return min(limits) if limits else None
+
+
+def _pad_like_pipelines(model: Any, tokenizer: Any) -> None:
+    """As transformers' pipelines do: a tokenizer without a pad token (the GPT-2 family) pads
+    with its end-of-sequence token, on the left for a decoder, so a batch of prompts (or one
+    prompt through `pad`) never fails with "Asking to pad but the tokenizer does not have a
+    padding token"."""
+    if tokenizer is None:
+        return
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not getattr(model.config, "is_encoder_decoder", False) and _is_decoder(model):
+        tokenizer.padding_side = "left"
+
+
+def _is_decoder(model: Any) -> bool:
+    return any(
+        str(a).endswith(("ForCausalLM", "LMHeadModel")) for a in model.config.architectures or []
+    )
+
+
 class Runner:
     """A model on a device and the handlers of every task it can serve."""
 
@@ -161,7 +199,9 @@ class Runner:
         self.pooling = pooling
         self.max_input_tokens = max_input_tokens
         self.max_new_tokens = max_new_tokens
+        self.context = context_window(model, tokenizer)
         self._pipelines: dict[str, Any] = {}
+        _pad_like_pipelines(model, tokenizer)
 
     def run(self, task: str, items: list[Item]) -> list[Outcome]:
         handler: Callable[[list[Item]], list[Outcome]] | None = getattr(
@@ -411,11 +451,12 @@ class Runner:
         wanted = params.get("max_new_tokens") or params.get("max_tokens") or 20
         # Only ids and mask: a BERT-style tokenizer's token_type_ids make generate() refuse.
         prompt_inputs = {k: encoded[k] for k in ("input_ids", "attention_mask") if k in encoded}
+        allowed = self._room(int(prompt_inputs["input_ids"].shape[-1]))
         result = generate(
             self.model,
             self.tokenizer,
             prompt_inputs,
-            max_new_tokens=min(int(wanted), self.max_new_tokens),
+            max_new_tokens=min(int(wanted), self.max_new_tokens, allowed),
             params=params,
             on_token=on_token,
         )
@@ -429,6 +470,19 @@ class Runner:
             "finish_reason": result.finish_reason,
             "seed": result.seed,
         }
+
+    def _room(self, prompt_tokens: int) -> int:
+        """New tokens that fit after the prompt in a decoder's context (a seq2seq model's
+        output has a window of its own); a prompt that alone fills the window is refused."""
+        if self.context is None or self.model.config.is_encoder_decoder:
+            return self.max_new_tokens
+        room = self.context - prompt_tokens
+        if room <= 0:
+            raise InputError(
+                f"The prompt is {prompt_tokens} tokens; this model's context holds "
+                f"{self.context}, so there is no room to generate: send a shorter prompt"
+            )
+        return room
 
     def _prompt(self, task: str, item: Item) -> str:
         if task != "chat":

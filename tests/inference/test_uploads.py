@@ -148,3 +148,58 @@ def test_openai_routes_answer_errors_in_openais_shape(live: LiveServer, owner: O
             model="not-a-repo-id", messages=[{"role": "user", "content": "hi"}]
         )
     assert "namespace/name" in bad.value.message
+
+
+def gpt2_folder(folder: Path, n_positions: int = 32) -> Path:
+    """A tiny GPT-2 with GPT-2's own byte-level tokenizer, which has no pad token."""
+    import torch
+    import transformers as tf
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    torch.manual_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = {char: index for index, char in enumerate(bytes_to_unicode().values())}
+    vocab["<|endoftext|>"] = len(vocab)
+    tokenizer = tf.GPT2Tokenizer(vocab=vocab, merges=[])  # one token per byte
+    tokenizer.chat_template = kit.CHAT_TEMPLATE
+    assert tokenizer.pad_token is None
+    tokenizer.save_pretrained(folder)
+    end = vocab["<|endoftext|>"]
+    config = tf.GPT2Config(vocab_size=len(vocab), n_embd=32, n_layer=2, n_head=2,
+                           n_positions=n_positions, bos_token_id=end, eos_token_id=end)  # fmt: skip
+    tf.GPT2LMHeadModel(config).save_pretrained(folder)
+    (folder / "README.md").write_bytes(kit.card("text-generation"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def gpt2(live: LiveServer, owner: Owner, tmp_path_factory: pytest.TempPathFactory) -> str:
+    repo_id = f"{owner.name}/gpt2-style-{secrets.token_hex(3)}"
+    api = HfApi(endpoint=owner.server.url, token=owner.token)
+    api.create_repo(repo_id)
+    api.upload_folder(folder_path=gpt2_folder(tmp_path_factory.mktemp("gpt2")), repo_id=repo_id)
+    return repo_id
+
+
+def test_a_tokenizer_without_a_pad_token_generates_and_chats(
+    live: LiveServer, owner: Owner, gpt2: str
+) -> None:
+    client = InferenceClient(model=f"{live.url}/models/{gpt2}", token=owner.token, timeout=TIMEOUT)
+    assert isinstance(client.text_generation("the cat", max_new_tokens=4), str)
+    answer = client.chat_completion([{"role": "user", "content": "hi"}], max_tokens=4)
+    assert isinstance(answer.choices[0].message.content, str)
+
+
+def test_generation_is_clamped_to_the_context_and_a_prompt_past_it_is_a_400(
+    live: LiveServer, owner: Owner, gpt2: str
+) -> None:
+    url = f"{live.url}/models/{gpt2}"
+    auth = {"Authorization": f"Bearer {owner.token}"}
+    prompt = "a" * 28  # 28 tokens (one per byte) of a 32-token context: room for 4 more
+    body = {"inputs": prompt, "parameters": {"max_new_tokens": 16, "details": True}}
+    answer = httpx.post(url, json=body, headers=auth, timeout=TIMEOUT)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()[0]["details"]["generated_tokens"] <= 4
+    too_long = httpx.post(url, json={"inputs": "a" * 40}, headers=auth, timeout=TIMEOUT)
+    assert too_long.status_code == 400
+    assert "context holds 32" in too_long.json()["error"]
