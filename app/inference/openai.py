@@ -28,11 +28,17 @@ from app.deps import PrincipalDep
 from app.inference.deps import Inference, InferenceDep, loading_response
 from app.inference.errors import InputError, ModelLoading
 from app.inference.protocol import Item, Outcome
-from app.inference.service import TASKS, ModelSpec
+from app.inference.service import ModelSpec
 from app.repos.models import Repo
 
 router = APIRouter(tags=["inference"])
 MODELS_LISTED = 1000
+# What each task serves on this API: `/v1/models` lists only repos that serve something here.
+OPENAI_ENDPOINTS = {
+    "text-generation": ["chat.completions", "completions"],
+    "feature-extraction": ["embeddings"],
+    "sentence-similarity": ["embeddings"],
+}
 UNSUPPORTED_CHAT_FIELDS = ("tools", "functions", "logit_bias", "audio")
 
 
@@ -196,7 +202,8 @@ async def models(request: Request, principal: PrincipalDep) -> dict[str, Any]:
     def listing() -> list[dict[str, Any]]:
         with request.app.state.sessionmaker() as session:
             readable = principal.namespaces(session, write=False)
-            query = select(Repo).where(Repo.type == "model", Repo.pipeline_tag.in_(TASKS))
+            tasks = list(OPENAI_ENDPOINTS)
+            query = select(Repo).where(Repo.type == "model", Repo.pipeline_tag.in_(tasks))
             if not principal.is_admin:
                 query = query.where(or_(Repo.private.is_(False), Repo.namespace.in_(readable)))
             rows = session.scalars(query.order_by(Repo.id).limit(MODELS_LISTED))
@@ -211,6 +218,7 @@ def _model_entry(repo: Repo) -> dict[str, Any]:
         "object": "model",
         "created": int(repo.created_at.timestamp()),
         "owned_by": repo.namespace,
+        "endpoints": OPENAI_ENDPOINTS.get(repo.pipeline_tag or "", []),
     }
 
 

@@ -203,3 +203,17 @@ def test_generation_is_clamped_to_the_context_and_a_prompt_past_it_is_a_400(
     too_long = httpx.post(url, json={"inputs": "a" * 40}, headers=auth, timeout=TIMEOUT)
     assert too_long.status_code == 400
     assert "context holds 32" in too_long.json()["error"]
+
+
+def test_openai_model_list_names_only_what_it_can_serve_and_how(
+    live: LiveServer, owner: Owner, gpt2: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import openai
+
+    classifier = push(
+        "lfs", owner, save("text-classification", tmp_path / "clf"), tmp_path, monkeypatch
+    )
+    oai = openai.OpenAI(base_url=f"{live.url}/v1", api_key=owner.token, timeout=TIMEOUT)
+    listed = {m.id: m for m in oai.models.list()}
+    assert gpt2 in listed and classifier not in listed
+    assert listed[gpt2].model_dump()["endpoints"] == ["chat.completions", "completions"]
