@@ -15,6 +15,7 @@ from app import __version__
 from app.audit.routes import router as audit_router
 from app.auth.routes import router as auth_router
 from app.blobs import BlobStore, create_blob_store
+from app.cards.derived import ModelFacts
 from app.config import Settings
 from app.datasets import routes as datasets
 from app.db.engine import check_database, make_engine, make_sessionmaker
@@ -79,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def event_bus(factory: sessionmaker[Session], blobs: BlobStore) -> EventBus:
     """The follow-up work of every ref move (`app.repos.refs`), delivered after each commit."""
-    bus = EventBus(factory, [PickleScans(factory, blobs)])
+    bus = EventBus(factory, [PickleScans(factory, blobs), ModelFacts(factory, blobs)])
     bus.attach()
     return bus
 

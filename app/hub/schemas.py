@@ -38,7 +38,7 @@ COMMON_KEYS = (
     "usedStorage",
 )
 EXTRA_KEYS = {
-    "model": ("pipeline_tag", "library_name", "spaces"),
+    "model": ("pipeline_tag", "library_name", "spaces", "transformersInfo", "safetensors"),
     "dataset": ("description", "citation", "paperswithcode_id"),
     "space": ("sdk",),
 }
@@ -233,6 +233,8 @@ def _repo_values(view: RepoView) -> JsonDict:
         "paperswithcode_id": card.get("paperswithcode_id"),
         "sdk": card.get("sdk"),
     }
+    for key, value in (repo.derived or {}).items():
+        values[key] = value  # transformersInfo, safetensors (app.cards.derived)
     if view.sha is not None:
         values["sha"] = view.sha
     if repo.card_data:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.permissions import Principal
 from app.blobs import BlobStore
+from app.cards.derived import task_of
 from app.inference.errors import UnsafeModel, UnsupportedModel
 from app.inference.protocol import FileRef, LoadSpec
 from app.repos import content
@@ -43,19 +44,6 @@ TASKS = (
     "zero-shot-image-classification",
 )
 IMAGE_TASKS = ("image-classification", "zero-shot-image-classification")
-# Config architecture suffix -> task, when the card names no pipeline_tag.
-ARCHITECTURE_TASKS = (
-    ("CLIPModel", "zero-shot-image-classification"),
-    ("ForImageClassification", "image-classification"),
-    ("ForSequenceClassification", "text-classification"),
-    ("ForTokenClassification", "token-classification"),
-    ("ForQuestionAnswering", "question-answering"),
-    ("ForMaskedLM", "fill-mask"),
-    ("ForCausalLM", "text-generation"),
-    ("LMHeadModel", "text-generation"),
-    ("ForConditionalGeneration", "text2text-generation"),
-    ("Model", "feature-extraction"),
-)
 # Tasks that share one loaded model: asking for one on a repo tagged with another is fine.
 COMPATIBLE = {
     "feature-extraction": {"sentence-similarity"},
@@ -273,10 +261,9 @@ def detect_task(pipeline_tag: str | None, config: dict[str, Any], base_task: str
         return pipeline_tag
     if base_task:
         return base_task
-    for arch in config.get("architectures") or []:
-        for suffix, task in ARCHITECTURE_TASKS:
-            if str(arch).endswith(suffix):
-                return task
+    task = task_of(config.get("architectures"))
+    if task is not None:
+        return task
     raise UnsupportedModel(
         "the task of this model is unknown: set pipeline_tag in its README.md metadata or "
         "architectures in config.json"

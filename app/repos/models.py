@@ -58,6 +58,8 @@ class Repo(Base):
     private: Mapped[bool] = mapped_column(Boolean, default=False)
     gated: Mapped[str | None] = mapped_column(String(16))  # None | auto | manual
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # What the default branch's files say (`app.cards.derived`): transformersInfo, safetensors.
+    derived: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     downloads: Mapped[int] = mapped_column(BigInteger, default=0)
