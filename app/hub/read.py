@@ -54,6 +54,7 @@ TREE_PAGE = 10_000
 TREE_PAGE_EXPANDED = 50  # lastCommit costs a history walk per page: keep pages small
 COMMITS_PAGE = 50
 COMMITS_PAGE_MAX = 1000
+MAX_PATHS_INFO_BODY = 16 * 1024 * 1024  # tens of thousands of paths, as a form
 MAX_VALIDATE_BODY = 4 * MAX_CARD_BYTES  # a README as a JSON string (escapes may quadruple it)
 LIST_PAGE = 1000
 REPO_API = "/api/{plural}/{namespace}/{name}"
@@ -287,9 +288,12 @@ class PathsQuery:
     expand: bool
 
 
-async def paths_info_body(request: Request) -> PathsQuery:
-    """The client posts a form (`paths=a&paths=b&expand=false`, §5.4); JSON is accepted too."""
-    raw = await request.body()
+async def paths_info_body(request: Request, principal: PrincipalDep) -> PathsQuery:
+    """The client posts a form (`paths=a&paths=b&expand=false`, §5.4); JSON is accepted too.
+    The caller and the repo are checked before the body is read, and the body is bounded."""
+    target = api_target(request, 5)
+    await run_in_threadpool(_check_readable, request, principal, target)
+    raw = await read_body(request, MAX_PATHS_INFO_BODY)
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             data = json.loads(raw or b"{}")
@@ -303,6 +307,11 @@ async def paths_info_body(request: Request) -> PathsQuery:
     paths = [value for key, value in pairs if key == "paths"]
     expand = any(key == "expand" and value.lower() in ("1", "true") for key, value in pairs)
     return PathsQuery(paths, expand)
+
+
+def _check_readable(request: Request, principal: Principal, target: RepoPath) -> None:
+    with request.app.state.sessionmaker() as session:
+        get_repo(session, principal, target.repo_type, target.repo_id)
 
 
 @_api_route("/{namespace}/{name}/paths-info/{rest:path}", methods=("POST",))

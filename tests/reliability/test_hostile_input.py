@@ -154,3 +154,31 @@ def test_an_unmapped_error_is_a_500_with_its_request_id_and_access_line(
     assert "Traceback" not in answer.text and "a bug" not in answer.text
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "atrium.access"]
     assert {"request_id": "boom-1", "status": 500}.items() <= lines[-1].items()
+
+
+def test_paths_info_checks_the_repo_before_the_body_and_bounds_it(server: LiveServer) -> None:
+    name, token = server.new_user()
+    repo_id = f"{name}/p{secrets.token_hex(3)}"
+    HfApi(endpoint=server.url, token=token).create_repo(repo_id)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    missing = httpx.post(
+        f"{server.url}/api/models/{name}/missing/paths-info/main",
+        content=b"paths=" + b"a" * (2 * 1024 * 1024),
+        headers=form,
+        timeout=30,
+    )
+    assert missing.status_code == 404 and missing.headers["X-Error-Code"] == "RepoNotFound"
+    huge = httpx.post(
+        f"{server.url}/api/models/{repo_id}/paths-info/main",
+        content=b"paths=" + b"a" * (17 * 1024 * 1024),
+        headers=form,
+        timeout=30,
+    )
+    assert huge.status_code == 413
+    fine = httpx.post(
+        f"{server.url}/api/models/{repo_id}/paths-info/main",
+        content=b"paths=.gitattributes&paths=nope",
+        headers=form,
+        timeout=30,
+    )
+    assert [e["path"] for e in fine.json()] == [".gitattributes"]
