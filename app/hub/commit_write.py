@@ -25,9 +25,10 @@ from fastapi.responses import JSONResponse, Response
 from pathspec import GitIgnoreSpec
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from app.audit.service import Actor
-from app.auth.permissions import require_write
+from app.auth.permissions import Principal, require_write
 from app.blobs import BlobStore
 from app.blobs.base import MiB
 from app.db.engine import write_transaction
@@ -47,6 +48,7 @@ from app.repos.service import get_commit, get_repo, linked_sizes, resolve_revisi
 router = APIRouter(tags=["hub"])
 LFS_MIN_SIZE = 10 * MiB  # huggingface.co stores files of 10 MB and more in LFS
 MAX_COMMIT_BODY = 1024 * MiB  # the regular payload huggingface.co accepts in one commit
+MAX_HEADER_LINE = 1 * MiB  # the header line: a summary, a description, a parent commit
 PREUPLOAD_MAX_FILES = 1000  # the client sends 256 per call (_commit_api.py:748)
 PARENT_RE = re.compile(r"^[0-9a-f]{5,40}$")
 
@@ -166,22 +168,37 @@ class CommitRequest:
     operations: list[Operation] = field(default_factory=list)
 
 
-async def ndjson_lines(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
-    """The body's lines, refusing bodies over limit while they stream (Content-Length may be
-    absent, so the middleware's check alone is not enough)."""
-    pending = b""
-    total = 0
+async def ndjson_lines(
+    stream: AsyncIterator[bytes], limit: int, first_line_limit: int | None = None
+) -> AsyncIterator[bytes]:
+    """The body's lines, in time linear in its size, refusing bodies over limit while they
+    stream (Content-Length may be absent, so the middleware's check alone is not enough) and
+    a first line past first_line_limit (the header is small; a body without a newline must
+    not be buffered whole first)."""
+    parts: list[bytes] = []  # the pieces of the line being read
+    pending = total = lines = 0
     async for chunk in stream:
         total += len(chunk)
         if total > limit:
             raise PayloadTooLarge(f"Commit body too large: the limit is {limit} bytes")
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
+        start = 0
+        while (end := chunk.find(b"\n", start)) != -1:
+            parts.append(chunk[start:end])
+            line, parts, pending = b"".join(parts), [], 0
+            lines += 1
             if line.strip():
                 yield line
-    if pending.strip():
-        yield pending
+            start = end + 1
+        if start < len(chunk):
+            parts.append(chunk[start:])
+            pending += len(chunk) - start
+        if lines == 0 and first_line_limit is not None and pending > first_line_limit:
+            raise PayloadTooLarge(
+                f"commit: the header line is longer than {first_line_limit} bytes"
+            )
+    line = b"".join(parts)
+    if line.strip():
+        yield line
 
 
 def _value(line: bytes, number: int) -> tuple[str, dict[str, Any]]:
@@ -236,12 +253,15 @@ def _header(request: CommitRequest, value: dict[str, Any]) -> None:
         request.parent_commit = parent.lower()
 
 
-async def commit_body(request: Request) -> CommitRequest:
-    """Parse the NDJSON body: a header line first, then one line per operation."""
+async def commit_body(request: Request, principal: PrincipalDep) -> CommitRequest:
+    """Parse the NDJSON body: a header line first, then one line per operation. The caller's
+    right to write the repo is checked before a byte of it is read."""
+    target = api_target(request, 5)
+    await run_in_threadpool(_check_writable, request, principal, target.repo_type, target.repo_id)
     limit = min(MAX_COMMIT_BODY, request.app.state.settings.max_request_body)
     parsed = CommitRequest()
     number = 0
-    async for line in ndjson_lines(request.stream(), limit):
+    async for line in ndjson_lines(request.stream(), limit, MAX_HEADER_LINE):
         number += 1
         key, value = _value(line, number)
         if number == 1 and key != "header":
@@ -260,6 +280,11 @@ async def commit_body(request: Request) -> CommitRequest:
     if number == 0:
         raise BadRequest("commit: the body is empty; send a header line")
     return parsed
+
+
+def _check_writable(request: Request, principal: Principal, repo_type: str, repo_id: str) -> None:
+    with request.app.state.sessionmaker() as session:
+        get_repo(session, principal, repo_type, repo_id, write=True)
 
 
 CommitBody = Annotated[CommitRequest, Depends(commit_body)]

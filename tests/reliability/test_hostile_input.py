@@ -182,3 +182,27 @@ def test_paths_info_checks_the_repo_before_the_body_and_bounds_it(server: LiveSe
         timeout=30,
     )
     assert [e["path"] for e in fine.json()] == [".gitattributes"]
+
+
+def test_a_commit_checks_the_repo_first_and_reads_lines_in_linear_time(server: LiveServer) -> None:
+    name, token = server.new_user()
+    repo_id = f"{name}/c{secrets.token_hex(3)}"
+    HfApi(endpoint=server.url, token=token).create_repo(repo_id)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"}
+    operations = b'{"key": "header", "value": {"summary": "x"}}\n' + b"x" * (2 * 1024 * 1024)
+    missing = httpx.post(
+        f"{server.url}/api/models/{name}/missing/commit/main",
+        content=operations,
+        headers=headers,
+        timeout=30,
+    )
+    assert missing.status_code == 404 and missing.headers["X-Error-Code"] == "RepoNotFound"
+    started = time.monotonic()
+    one_line = httpx.post(
+        f"{server.url}/api/models/{repo_id}/commit/main",
+        content=b'{"key": "header", "value": {"summary": "' + b"x" * (8 * 1024 * 1024),
+        headers=headers,
+        timeout=30,
+    )
+    assert one_line.status_code == 413 and "header line" in one_line.json()["error"]
+    assert time.monotonic() - started < BOUND_S
