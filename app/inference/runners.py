@@ -165,9 +165,9 @@ def _pad_like_pipelines(model: Any, tokenizer: Any) -> None:
     with its end-of-sequence token, on the left for a decoder, so a batch of prompts (or one
     prompt through `pad`) never fails with "Asking to pad but the tokenizer does not have a
     padding token"."""
-    if tokenizer is None:
-        return
-    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+    if not hasattr(tokenizer, "pad_token"):
+        return  # none, or an image processor: nothing is padded with tokens
+    if tokenizer.pad_token is None and getattr(tokenizer, "eos_token", None) is not None:
         tokenizer.pad_token = tokenizer.eos_token
     if not getattr(model.config, "is_encoder_decoder", False) and _is_decoder(model):
         tokenizer.padding_side = "left"
