@@ -36,6 +36,9 @@ ROW_GROUP_ROWS = 10_000  # small row groups: a page of rows decodes 10k rows, no
 CSV_BLOCK_BYTES = 4 * 1024 * 1024
 TEXT_BATCH_LINES = 10_000
 DUCKDB_MEMORY = "256MB"
+# As the Hub's viewer: wider files are not shown (a 200,000-column CSV cost 49 s and 3 GB per
+# page of rows), and refusing before converting costs one read of the header.
+MAX_COLUMNS = 1_000
 WAIT_S = 10.0  # a request waits this long for a conversion before answering "not ready"
 
 
@@ -156,6 +159,10 @@ class Converter:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
+def too_many_columns(count: int) -> str:
+    return f"the file has {count:,} columns; the viewer shows files of at most {MAX_COLUMNS:,}"
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:500]
@@ -208,9 +215,11 @@ def _write_csv(
     read_options = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES)
     parse_options = pacsv.ParseOptions(delimiter=delimiter)
     convert_options = pacsv.ConvertOptions()
+    with source.open("rb") as raw:
+        names = pacsv.open_csv(raw, read_options, parse_options).schema.names
+    if len(names) > MAX_COLUMNS:
+        raise ValueError(too_many_columns(len(names)))
     if as_text:
-        with source.open("rb") as raw:
-            names = pacsv.open_csv(raw, read_options, parse_options).schema.names
         convert_options = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()))
     with source.open("rb") as raw:
         reader = pacsv.open_csv(raw, read_options, parse_options, convert_options)

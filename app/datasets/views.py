@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from app.datasets.convert import MAX_COLUMNS, too_many_columns
 from app.datasets.engine import SplitTable
 from app.datasets.features import feature_list, features_of, row_json, truncate_cells
 from app.datasets.layout import FOLDER_FORMATS, ConfigLayout, SplitFiles
@@ -22,7 +23,7 @@ from app.datasets.service import (
     read_page,
     text_columns,
 )
-from app.errors import EntryNotFound, NotFound
+from app.errors import AtriumError, EntryNotFound, NotFound
 
 FIRST_ROWS = 100
 MEDIA_TYPES = (
@@ -55,11 +56,20 @@ class Selected:
         return features_of(self.table.schema)
 
 
+class TooManyColumns(AtriumError):
+    status = 422
+    code = "TooManyColumnsError"
+    default_message = "The split has too many columns to be shown"
+
+
 def select(
     viewer: Viewer, index: RevisionIndex, base_url: str, config: str | None, split: str | None
 ) -> Selected:
     found_config, files = viewer.locate(index, config, split)
     table = viewer.split_table(index, found_config, files, base_url)
+    columns = len(table.schema.names)
+    if columns > MAX_COLUMNS:  # a parquet file as uploaded: read from its footer alone
+        raise TooManyColumns(f"The split {files.name!r}: {too_many_columns(columns)}")
     return Selected(index, found_config, files, table, base_url)
 
 

@@ -100,11 +100,15 @@ def viewer_table(
     if status.state != "done":
         table.state, table.error = status.state, status.error
         return table
-    if query.q:
-        paging = views.Paging(query.offset, PAGE_ROWS)
-        body = views.search(viewer, index, "", config.name, files.name, query.q, paging)
-    else:
-        body = views.rows(viewer, index, "", config.name, files.name, query.offset, PAGE_ROWS)
+    try:
+        if query.q:
+            paging = views.Paging(query.offset, PAGE_ROWS)
+            body = views.search(viewer, index, "", config.name, files.name, query.q, paging)
+        else:
+            body = views.rows(viewer, index, "", config.name, files.name, query.offset, PAGE_ROWS)
+    except views.TooManyColumns as exc:
+        table.state, table.error = "failed", exc.message  # the page says why, in a line
+        return table
     _fill(table, body, query.offset)
     if query.offset > 0:
         table.prev_url = link(max(query.offset - PAGE_ROWS, 0), query.q)
