@@ -253,11 +253,14 @@ def _header(request: CommitRequest, value: dict[str, Any]) -> None:
         request.parent_commit = parent.lower()
 
 
-async def commit_body(request: Request, principal: PrincipalDep) -> CommitRequest:
+async def commit_body(
+    request: Request, principal: PrincipalDep, session: SessionDep
+) -> CommitRequest:
     """Parse the NDJSON body: a header line first, then one line per operation. The caller's
-    right to write the repo is checked before a byte of it is read."""
+    right to write the repo is checked before a byte of it is read, and no database
+    connection is held while the body streams in (a slow upload must not pin one)."""
     target = api_target(request, 5)
-    await run_in_threadpool(_check_writable, request, principal, target.repo_type, target.repo_id)
+    await run_in_threadpool(_check_writable, session, principal, target.repo_type, target.repo_id)
     limit = min(MAX_COMMIT_BODY, request.app.state.settings.max_request_body)
     parsed = CommitRequest()
     number = 0
@@ -282,9 +285,11 @@ async def commit_body(request: Request, principal: PrincipalDep) -> CommitReques
     return parsed
 
 
-def _check_writable(request: Request, principal: Principal, repo_type: str, repo_id: str) -> None:
-    with request.app.state.sessionmaker() as session:
+def _check_writable(session: Session, principal: Principal, repo_type: str, repo_id: str) -> None:
+    try:
         get_repo(session, principal, repo_type, repo_id, write=True)
+    finally:
+        session.close()  # its connection goes back to the pool; the session stays usable
 
 
 CommitBody = Annotated[CommitRequest, Depends(commit_body)]

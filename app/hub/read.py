@@ -288,11 +288,13 @@ class PathsQuery:
     expand: bool
 
 
-async def paths_info_body(request: Request, principal: PrincipalDep) -> PathsQuery:
+async def paths_info_body(
+    request: Request, principal: PrincipalDep, session: SessionDep
+) -> PathsQuery:
     """The client posts a form (`paths=a&paths=b&expand=false`, §5.4); JSON is accepted too.
     The caller and the repo are checked before the body is read, and the body is bounded."""
     target = api_target(request, 5)
-    await run_in_threadpool(_check_readable, request, principal, target)
+    await run_in_threadpool(_check_readable, session, principal, target)
     raw = await read_body(request, MAX_PATHS_INFO_BODY)
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
@@ -309,9 +311,13 @@ async def paths_info_body(request: Request, principal: PrincipalDep) -> PathsQue
     return PathsQuery(paths, expand)
 
 
-def _check_readable(request: Request, principal: Principal, target: RepoPath) -> None:
-    with request.app.state.sessionmaker() as session:
+def _check_readable(session: Session, principal: Principal, target: RepoPath) -> None:
+    """The repo check before the body is read; the request's connection is then given back
+    to the pool, so that a slow body does not hold one."""
+    try:
         get_repo(session, principal, target.repo_type, target.repo_id)
+    finally:
+        session.close()
 
 
 @_api_route("/{namespace}/{name}/paths-info/{rest:path}", methods=("POST",))
