@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Annotated, Any
 
 from dulwich.objects import Blob
@@ -28,14 +29,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from app.audit.service import Actor
-from app.auth.permissions import Principal, require_write
+from app.auth.permissions import require_write
 from app.blobs import BlobStore
 from app.blobs.base import MiB
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.deps import BlobsDep, PrincipalDep, SessionDep
 from app.errors import BadRequest, PayloadTooLarge
-from app.hub.read import api_target
+from app.hub.read import api_target, check_repo
 from app.hub.write import FactoryDep, api_route, repo_url
 from app.quotas.service import Upload, check_upload
 from app.repos import manage
@@ -260,7 +261,9 @@ async def commit_body(
     right to write the repo is checked before a byte of it is read, and no database
     connection is held while the body streams in (a slow upload must not pin one)."""
     target = api_target(request, 5)
-    await run_in_threadpool(_check_writable, session, principal, target.repo_type, target.repo_id)
+    await run_in_threadpool(
+        partial(check_repo, write=True), session, principal, target.repo_type, target.repo_id
+    )
     limit = min(MAX_COMMIT_BODY, request.app.state.settings.max_request_body)
     parsed = CommitRequest()
     number = 0
@@ -283,13 +286,6 @@ async def commit_body(
     if number == 0:
         raise BadRequest("commit: the body is empty; send a header line")
     return parsed
-
-
-def _check_writable(session: Session, principal: Principal, repo_type: str, repo_id: str) -> None:
-    try:
-        get_repo(session, principal, repo_type, repo_id, write=True)
-    finally:
-        session.close()  # its connection goes back to the pool; the session stays usable
 
 
 CommitBody = Annotated[CommitRequest, Depends(commit_body)]

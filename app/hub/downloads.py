@@ -148,7 +148,7 @@ def file_response(
     if _etag_matches(request, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     if entry.lfs_oid is not None and entry.xet_hash is None and settings.s3_presign_downloads:
-        url = content.download_url(blobs, content.Content("lfs", entry.lfs_oid, entry.size))
+        url = content.download_url(blobs, content.locate(blobs, entry))  # no Xet: an LFS blob
         if url is not None:
             # Another origin: the client reads the metadata from this 302 itself (§9.1).
             return Response(status_code=302, headers={**headers, "Location": url})

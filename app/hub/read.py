@@ -294,7 +294,7 @@ async def paths_info_body(
     """The client posts a form (`paths=a&paths=b&expand=false`, §5.4); JSON is accepted too.
     The caller and the repo are checked before the body is read, and the body is bounded."""
     target = api_target(request, 5)
-    await run_in_threadpool(_check_readable, session, principal, target)
+    await run_in_threadpool(check_repo, session, principal, target.repo_type, target.repo_id)
     raw = await read_body(request, MAX_PATHS_INFO_BODY)
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
@@ -311,11 +311,13 @@ async def paths_info_body(
     return PathsQuery(paths, expand)
 
 
-def _check_readable(session: Session, principal: Principal, target: RepoPath) -> None:
-    """The repo check before the body is read; the request's connection is then given back
-    to the pool, so that a slow body does not hold one."""
+def check_repo(
+    session: Session, principal: Principal, repo_type: str, repo_id: str, *, write: bool = False
+) -> None:
+    """The repo check a route makes before it reads its body; the request's connection then
+    goes back to the pool (the session stays usable), so that a slow body does not hold one."""
     try:
-        get_repo(session, principal, target.repo_type, target.repo_id)
+        get_repo(session, principal, repo_type, repo_id, write=write)
     finally:
         session.close()
 

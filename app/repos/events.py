@@ -161,11 +161,3 @@ def _advance(factory: sessionmaker[Session], name: str, old: int, new: int) -> b
             .values(position=new, updated_at=utcnow())
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
-def pending(factory: sessionmaker[Session], consumers: Sequence[Consumer]) -> dict[str, int]:
-    """Events each consumer has not had yet (for `atrium events` and the health of the bus)."""
-    with factory() as session:
-        last = session.scalar(select(RepoEvent.id).order_by(RepoEvent.id.desc()).limit(1)) or 0
-        cursors = dict(session.execute(select(EventCursor.consumer, EventCursor.position)).tuples())
-    return {c.name: last - cursors.get(c.name, 0) for c in consumers}

@@ -60,28 +60,7 @@ def move_ref(
     and record the event; False, with nothing recorded, when the ref is not at old."""
     if not _swap(session, repo, ref_name, old, new):
         return False
-    record_ref_moved(session, repo, ref_name, old, new, cause=cause, actor=actor)
-    return True
-
-
-def delete_all_refs(session: Session, repo: Repo, *, actor: Actor | None) -> None:
-    """Remove every ref of a repo that is being deleted, one event per ref."""
-    refs = session.execute(select(Ref.name, Ref.commit_sha).where(Ref.repo_id == repo.id))
-    for name, sha in refs.tuples().all():
-        move_ref(session, repo, name, sha, None, cause="repo.delete", actor=actor)
-
-
-def record_ref_moved(
-    session: Session,
-    repo: Repo,
-    ref_name: str,
-    old: str | None,
-    new: str | None,
-    *,
-    cause: Cause,
-    actor: Actor | None,
-) -> None:
-    """The event of a ref move made by the caller, written when its transaction commits."""
+    # The event is written when the transaction commits (`_write_pending`).
     pending: list[RepoEvent] = session.info.setdefault(PENDING, [])
     pending.append(
         RepoEvent(
@@ -98,6 +77,14 @@ def record_ref_moved(
     )
     if actor is not None and cause not in OWN_AUDIT_ACTION:
         record_push(session, actor, repo, ref_name, old, new)
+    return True
+
+
+def delete_all_refs(session: Session, repo: Repo, *, actor: Actor | None) -> None:
+    """Remove every ref of a repo that is being deleted, one event per ref."""
+    refs = session.execute(select(Ref.name, Ref.commit_sha).where(Ref.repo_id == repo.id))
+    for name, sha in refs.tuples().all():
+        move_ref(session, repo, name, sha, None, cause="repo.delete", actor=actor)
 
 
 def _swap(session: Session, repo: Repo, ref_name: str, old: str | None, new: str | None) -> bool:
@@ -122,8 +109,10 @@ def _swap(session: Session, repo: Repo, ref_name: str, old: str | None, new: str
 
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: the events wait for the outer transaction's commit
     pending = session.info.pop(PENDING, None)
-    if not pending or session.in_nested_transaction():
+    if not pending:
         return
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_ORDER_LOCK})
