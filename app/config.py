@@ -30,6 +30,20 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("storage"), description="embedded database, blobs, caches")
     database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite in data dir")
+    database_pool_size: int = Field(
+        default=10, ge=1, description="PostgreSQL connections each server process keeps open"
+    )
+    database_max_overflow: int = Field(
+        default=20,
+        ge=0,
+        description="PostgreSQL connections opened beyond the pool under load, closed after use",
+    )
+    database_pool_timeout: float = Field(
+        default=10,
+        gt=0,
+        description="seconds a request waits for a free database connection before it is "
+        "answered 503 with Retry-After",
+    )
     storage_url: str = Field(default="", description="file://PATH or s3://bucket[/prefix]")
     s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO)")
     s3_create_bucket: bool = Field(default=True, description="create the bucket if missing")

@@ -18,11 +18,13 @@ from urllib.parse import unquote, urlencode
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
+from app.db.engine import database_unavailable
 from app.errors import AtriumError, BadRequest, PayloadTooLarge, RepoNotFound
 
 log = logging.getLogger("atrium.access")
@@ -93,6 +95,9 @@ def openai_error(status: int, message: str, code: str | None) -> dict[str, Any]:
     return {"message": message, "type": kind, "param": None, "code": names.get(code or "", code)}
 
 
+DATABASE_RETRY_AFTER_S = 2
+
+
 def install_error_handlers(app: FastAPI) -> None:
     def answer(
         request: Request,
@@ -132,6 +137,24 @@ def install_error_handlers(app: FastAPI) -> None:
         # caller's error, not the server's.
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
         return answer(request, 400, f"Invalid request: {reason}")
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(SATimeoutError)
+    async def _database(request: Request, exc: Exception) -> Response:
+        # Every connection busy, or the database refusing new ones: the request may succeed
+        # in a moment, and huggingface_hub retries a 503 by itself.
+        if not database_unavailable(exc):
+            return await _unexpected(request, exc)
+        logging.getLogger("atrium").warning(
+            "database unavailable on %s: %s", request.url.path, str(exc).splitlines()[0]
+        )
+        return answer(
+            request,
+            503,
+            "The database is busy, retry later",
+            None,
+            {"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

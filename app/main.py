@@ -37,7 +37,12 @@ from app.xet import routes as xet
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; storage is checked at start-up, so bad settings fail fast with one line."""
     settings = (settings or Settings()).resolved()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout=settings.database_pool_timeout,
+    )
     blobs = create_blob_store(settings)
 
     @asynccontextmanager

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import ConfigError
@@ -16,7 +17,12 @@ SQLITE_BUSY_TIMEOUT_S = 30
 IMMEDIATE_OPTION = "atrium_write"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_timeout: float = 10
+) -> Engine:
+    """The engine of one process. On PostgreSQL every process holds up to `pool_size` idle
+    connections and opens `max_overflow` more under load; a request that finds none free
+    within `pool_timeout` seconds fails with 503 (see `database_unavailable`)."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -25,7 +31,33 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
+    )
+
+
+# PostgreSQL's classes of errors that say "not now" rather than "wrong": connection exception
+# (08), insufficient resources (53, e.g. 53300 too many connections), operator intervention
+# (57P, e.g. a server shutting down or starting up).
+_TRANSIENT_SQLSTATES = ("08", "53", "57P")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means the database cannot serve now (retry later): the pool
+    gave no connection in time, the server refused a new one, or SQLite stayed locked."""
+    if isinstance(exc, SATimeoutError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate:
+        return str(sqlstate).startswith(_TRANSIENT_SQLSTATES)
+    message = str(exc.orig or exc).lower()
+    return "database is locked" in message or "connection" in message
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -131,7 +131,9 @@ def _store(job: Job) -> tuple[Any, Any]:
     from app.db.engine import make_engine, make_sessionmaker
 
     settings = Settings().resolved()
-    factory = make_sessionmaker(make_engine(settings.database_url))
+    # One connection at a time per committer (plus one spare): fifty of them must fit within
+    # PostgreSQL's connection limit beside the live server.
+    factory = make_sessionmaker(make_engine(settings.database_url, pool_size=1, max_overflow=1))
     blobs: Any = create_blob_store(settings)
     if job.kill_mode == "put":
         blobs = KillingBlobStore(blobs, job.kill_at, dying_key_path(job))
@@ -346,6 +348,14 @@ class Zygote:
         """How each committer ended: [{"pid": P, "signal": S, "code": C}, …]."""
         ended: list[dict[str, int]] = self._answer()["ended"]
         return ended
+
+    def check(self, ended: list[dict[str, int]], allowed: tuple[int, ...] = (0,)) -> None:
+        """Fail with what the failed committers printed when any ended with another code."""
+        failed = [e for e in ended if e["code"] not in allowed]
+        if failed:
+            self.log.flush()
+            tail = Path(self.log.name).read_text(errors="replace")[-4000:]
+            raise AssertionError(f"{len(failed)} committers failed: {failed}\n{tail}")
 
     def _answer(self) -> dict[str, Any]:
         assert self.proc.stdout is not None

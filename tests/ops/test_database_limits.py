@@ -1,0 +1,92 @@
+"""When the database cannot serve a request now — every pooled connection busy, or the server
+refusing new connections — the caller gets 503 with Retry-After (huggingface_hub retries
+those), never a 500, and the server recovers by itself once connections free up."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from app.db.engine import database_unavailable
+from tests.live import Backend, start_server
+
+ONE_CONNECTION = {
+    "ATRIUM_DATABASE_POOL_SIZE": "1",
+    "ATRIUM_DATABASE_MAX_OVERFLOW": "0",
+    "ATRIUM_DATABASE_POOL_TIMEOUT": "1",
+}
+
+
+def _dsn(backend: Backend) -> str:
+    return backend.env["ATRIUM_DATABASE_URL"].replace("+psycopg", "")
+
+
+def _wait_for_a_blocked_query(dsn: str) -> None:
+    deadline = time.monotonic() + 20
+    with psycopg.connect(dsn, autocommit=True) as probe:
+        while time.monotonic() < deadline:
+            row = probe.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the first request never waited on the lock")
+
+
+def test_a_request_that_finds_no_free_connection_is_answered_503(backend: Backend) -> None:
+    if backend.name != "postgres":
+        pytest.skip("the connection pool limit is PostgreSQL's")
+    live = start_server(backend, extra_env=ONE_CONNECTION)
+    try:
+        with psycopg.connect(_dsn(backend)) as locker, ThreadPoolExecutor(1) as pool:
+            # The first request takes the server's only connection and waits on the lock.
+            locker.execute("LOCK TABLE repos IN ACCESS EXCLUSIVE MODE")
+            first = pool.submit(httpx.get, f"{live.url}/api/models/nobody/held", timeout=60)
+            _wait_for_a_blocked_query(_dsn(backend))
+            started = time.monotonic()
+            second = httpx.get(f"{live.url}/api/models/nobody/waits", timeout=60)
+            waited = time.monotonic() - started
+            assert second.status_code == 503, second.text
+            assert second.headers["Retry-After"] == "2"
+            assert second.json()["error"] == "The database is busy, retry later"
+            assert waited < 20, "the pool timeout was not applied"
+            locker.rollback()
+            assert first.result().status_code == 404
+        assert httpx.get(f"{live.url}/api/models/nobody/after").status_code == 404
+        assert "database unavailable on /api/models/nobody/waits" in live.log_path.read_text()
+    finally:
+        live.stop()
+
+
+def test_a_refused_connection_is_unavailable_and_a_wrong_query_is_not(
+    backend: Backend, tmp_path: Path
+) -> None:
+    if backend.name == "postgres":
+        role = f"atrium_none_{secrets.token_hex(4)}"
+        with psycopg.connect(_dsn(backend), autocommit=True) as admin:
+            admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")
+            try:
+                url = make_url(backend.env["ATRIUM_DATABASE_URL"]).set(username=role)
+                engine = create_engine(url)
+                with pytest.raises(OperationalError) as refused:
+                    engine.connect()
+                engine.dispose()
+            finally:
+                admin.execute(f"DROP ROLE {role}")
+        assert "too many connections" in str(refused.value)
+        assert database_unavailable(refused.value)
+    path = tmp_path / "plain.db"
+    sqlite3.connect(path).close()
+    engine = create_engine(f"sqlite:///{path}")
+    with pytest.raises(OperationalError) as wrong, engine.connect() as conn:
+        conn.execute(text("SELECT * FROM no_such_table"))
+    assert not database_unavailable(wrong.value)
