@@ -84,6 +84,23 @@ class Settings(BaseSettings):
         default=60, ge=0, description="invalid tokens per client address per token window"
     )
     token_window: int = Field(default=60, ge=1, description="token limit window, seconds")
+    upload_idle_timeout: float = Field(
+        default=60,
+        gt=0,
+        description="seconds an upload may send nothing before it is refused with 408",
+    )
+    upload_min_rate: int = Field(
+        default=4096,
+        ge=0,
+        description="bytes per second an upload must average (measured over each 4 MiB, "
+        "after its first ATRIUM_UPLOAD_IDLE_TIMEOUT seconds); slower ones are refused with 408",
+    )
+    uploads_per_client: int = Field(
+        default=16,
+        ge=1,
+        description="uploads (LFS objects and parts) one client address may send at once; "
+        "more are refused with 429",
+    )
     lfs_part_size: int = Field(
         default=64 * 1024**2,
         ge=5 * 1024**2,  # S3's smallest part

@@ -9,6 +9,7 @@
     │   ├── RepoNotFound              404 (401 for anonymous callers, as huggingface.co does)
     │   ├── RevisionNotFound          404
     │   └── EntryNotFound             404
+    ├── RequestTimeout                408  an upload that stalled or crawled
     ├── Conflict                      409
     ├── PreconditionFailed            412  stale parent commit
     ├── PayloadTooLarge               413
@@ -79,6 +80,11 @@ class EntryNotFound(NotFound):
 class Conflict(AtriumError):
     status = 409
     default_message = "Conflict"
+
+
+class RequestTimeout(AtriumError):
+    status = 408
+    default_message = "The request body arrived too slowly"
 
 
 class PreconditionFailed(AtriumError):

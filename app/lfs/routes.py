@@ -30,7 +30,7 @@ from app.blobs import BlobStore
 from app.config import Settings
 from app.deps import BlobsDep, PrincipalDep, SessionDep, SettingsDep
 from app.errors import BadRequest, NotFound, QuotaExceeded, RepoNotFound, Unauthorized
-from app.http import base_url, raw_segments, repo_id_at
+from app.http import base_url, client_ip, raw_segments, repo_id_at
 from app.lfs import service, signing
 from app.lfs.schemas import (
     LFS_JSON,
@@ -40,7 +40,7 @@ from app.lfs.schemas import (
     VerifyRequest,
     object_error,
 )
-from app.lfs.streams import consume_in_thread
+from app.lfs.streams import Pace, Uploads, consume_in_thread
 from app.quotas.service import Upload, check_upload
 from app.repos import content, grants
 from app.repos.gitobjects import OID_RE
@@ -289,6 +289,16 @@ def _state(request: Request) -> tuple[Settings, sessionmaker[Session], BlobStore
     return state.settings, state.sessionmaker, state.blobs
 
 
+def _uploads(request: Request) -> Uploads:
+    """The process's uploads, made on first use from the settings."""
+    uploads: Uploads | None = getattr(request.app.state, "uploads", None)
+    if uploads is None:
+        settings = request.app.state.settings
+        pace = Pace(settings.upload_idle_timeout, settings.upload_min_rate)
+        uploads = request.app.state.uploads = Uploads(settings.uploads_per_client, pace)
+    return uploads
+
+
 def _grant(request: Request, purpose: str, oid: str, names: tuple[str, ...]) -> dict[str, str]:
     """The signed fields of a transfer URL, and in "r" the id of the repo it writes, once the
     grant it carries still holds (`grants.check`: the repo exists, the token is not revoked)."""
@@ -308,10 +318,14 @@ async def upload_object(request: Request, oid: str) -> Response:
     grant = await run_in_threadpool(_grant, request, "put", oid, ("size",))
     _, factory, blobs = _state(request)
     repo_id, size = int(grant["r"]), int(grant["size"])
-    await consume_in_thread(
-        request.stream(),
-        lambda chunks: service.receive_object(factory, blobs, repo_id, oid, size, chunks),
-    )
+    uploads = _uploads(request)
+    with uploads.hold(client_ip(request)):
+        await consume_in_thread(
+            request.stream(),
+            lambda chunks: service.receive_object(factory, blobs, repo_id, oid, size, chunks),
+            uploads.pace,
+            uploads.limiter,
+        )
     return Response(status_code=200)
 
 
@@ -322,9 +336,14 @@ async def upload_part(request: Request, oid: str, number: int) -> Response:
         raise BadRequest("this part URL was signed for another part")
     _, _, blobs = _state(request)
     upload_id = grant["u"]
-    etag = await consume_in_thread(
-        request.stream(), lambda chunks: service.receive_part(blobs, upload_id, number, chunks)
-    )
+    uploads = _uploads(request)
+    with uploads.hold(client_ip(request)):
+        etag = await consume_in_thread(
+            request.stream(),
+            lambda chunks: service.receive_part(blobs, upload_id, number, chunks),
+            uploads.pace,
+            uploads.limiter,
+        )
     return Response(status_code=200, headers={"ETag": f'"{etag}"'})
 
 
