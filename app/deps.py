@@ -38,8 +38,15 @@ def get_sessionmaker(request: Request) -> sessionmaker[Session]:
 
 
 def get_db(request: Request) -> Iterator[Session]:
+    """The request's session. It is closed as soon as the route function returns (the
+    dependency's "function" scope, see SessionDep), before a streamed answer is sent, so a
+    download or a slow reader holds no database connection."""
     with get_sessionmaker(request)() as session:
         yield session
+
+
+# Closed when the route returns, not after the response (FastAPI's default for `yield`).
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 
 
 def get_blobs(request: Request) -> BlobStore:
@@ -86,7 +93,7 @@ def bearer_secret(request: Request) -> str | None:
     raise Unauthorized()
 
 
-def get_principal(request: Request, session: Annotated[Session, Depends(get_db)]) -> Principal:
+def get_principal(request: Request, session: SessionDep) -> Principal:
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
@@ -95,6 +102,10 @@ def get_principal(request: Request, session: Annotated[Session, Depends(get_db)]
     except Unauthorized:
         count_invalid_token(request)
         raise
+    # The caller is known before the route runs; end the transaction so that its connection
+    # goes back to the pool while the request waits for a thread (the route's next query
+    # takes one again; the loaded user and token stay usable: expire_on_commit is off).
+    session.commit()
     request.state.principal = principal
     request.state.user_name = principal.name
     return principal
@@ -151,7 +162,6 @@ def require_user(principal: Annotated[Principal, Depends(get_principal)]) -> Pri
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_db)]
 MetricsReader = Depends(require_metrics_reader)
 FactoryDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
 CacheDep = Annotated[TreeCache, Depends(get_tree_cache)]

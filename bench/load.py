@@ -8,6 +8,10 @@ under load, and p50 under load as a ratio of the one-client p50.
 
     python -m bench load                         # 200 clients, 60 s
     ATRIUM_LOAD_CLIENTS=50 ATRIUM_LOAD_SECONDS=20 python -m bench load
+    ATRIUM_LOAD_BACKEND=postgres python -m bench load   # PostgreSQL + S3 (moto), pool limits
+
+After the load stops it also measures how long the server takes to answer one request within
+a second again (recovery: goal, at once).
 """
 
 from __future__ import annotations
@@ -20,14 +24,15 @@ import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from tests.hub.readkit import Owner, make_repo, new_owner
-from tests.live import Backend, start_server
+from tests.live import Backend, LiveServer, moto_server, private_server, start_server
 
 CLIENTS = int(os.environ.get("ATRIUM_LOAD_CLIENTS", "200"))
 # `python -m bench` asks for small sizes: the same 200 clients, for 20 s instead of 60.
@@ -111,21 +116,53 @@ async def run(base: str, mix: list[tuple[int, Request]], clients: int, seconds: 
     return tally
 
 
-def main() -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        live = start_server(Backend("sqlite", Path(folder)))
+async def recovery(base: str, repo_id: str, token: str) -> float:
+    """Seconds from the end of the load until repo info answers 200 within a second."""
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base, timeout=1.0) as client:
+        while time.perf_counter() - started < 120:
+            try:
+                answer = await client.get(
+                    f"/api/models/{repo_id}", headers={"Authorization": f"Bearer {token}"}
+                )
+                if answer.status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    return float("inf")
+
+
+@contextmanager
+def backend_server(kind: str, folder: Path) -> Iterator[LiveServer]:
+    if kind == "sqlite":
+        live = start_server(Backend("sqlite", folder))
         try:
-            owner = new_owner(live)
-            files = {"config.json": b'{"model_type": "bert"}', "README.md": b"# load\n"}
-            weights = random.Random(0).randbytes(LARGE)
-            make_repo(owner, "load-target", files, {"weights.bin": weights})
-            mix = workload(owner, f"{owner.name}/load-target")
-            base = asyncio.run(run(live.url, mix, 1, BASELINE_SECONDS))
-            loaded = asyncio.run(run(live.url, mix, CLIENTS, SECONDS))
+            yield live
         finally:
             live.stop()
+        return
+    with moto_server() as s3, private_server("postgres", folder, s3) as live:
+        yield live
+
+
+def main() -> None:
+    kind = os.environ.get("ATRIUM_LOAD_BACKEND", "sqlite")
+    with tempfile.TemporaryDirectory() as folder, backend_server(kind, Path(folder)) as live:
+        owner = new_owner(live)
+        files = {"config.json": b'{"model_type": "bert"}', "README.md": b"# load\n"}
+        weights = random.Random(0).randbytes(LARGE)
+        make_repo(owner, "load-target", files, {"weights.bin": weights})
+        mix = workload(owner, f"{owner.name}/load-target")
+        base = asyncio.run(run(live.url, mix, 1, BASELINE_SECONDS))
+        loaded = asyncio.run(run(live.url, mix, CLIENTS, SECONDS))
+        recovered = asyncio.run(recovery(live.url, f"{owner.name}/load-target", owner.token))
     done = len(loaded.latencies_ms)
-    print(f"load: {CLIENTS} clients for {SECONDS:.0f} s, {done} requests ({done / SECONDS:.0f}/s)")
+    print(
+        f"load ({kind}): {CLIENTS} clients for {SECONDS:.0f} s, {done} requests "
+        f"({done / SECONDS:.0f}/s)"
+    )
+    print(f"recovery after the load: {recovered:.2f} s (goal: at once)")
     print(f"one client: p50 {base.p(0.5):.1f} ms, p99 {base.p(0.99):.1f} ms")
     print(
         f"under load: p50 {loaded.p(0.5):.1f} ms, p99 {loaded.p(0.99):.1f} ms, "

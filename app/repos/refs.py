@@ -17,6 +17,7 @@ A transaction that rolls back (a lost compare-and-swap, an error) drops its even
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 from sqlalchemy import delete, event, select, text, update
@@ -25,6 +26,8 @@ from sqlalchemy.orm import Session, SessionTransaction
 from app.audit.service import Actor, record_push
 from app.db.base import utcnow
 from app.repos.models import Ref, Repo, RepoEvent
+
+log = logging.getLogger("atrium.events")
 
 REF_MOVED = "repo.ref_moved"
 Cause = Literal[
@@ -43,6 +46,7 @@ EVENT_ORDER_LOCK = 0x41545249554D  # "ATRIUM": the advisory lock that orders eve
 OWN_AUDIT_ACTION = ("repo.create", "repo.delete")  # audited as such, not as a push as well
 PENDING = "atrium_pending_events"  # Session.info keys
 DELIVERY_DUE = "atrium_delivery_due"
+DELIVER_NOW = "atrium_deliver_now"  # committed: deliver once the connection is given back
 NOTIFY = "atrium_notify_events"  # set by `app.repos.events.EventBus.attach` on the sessionmaker
 
 
@@ -121,17 +125,31 @@ def _write_pending(session: Session) -> None:
 
 
 @event.listens_for(Session, "after_commit")
-def _deliver(session: Session) -> None:
-    """Hand the new events to this app's consumers at once, in the committing thread: the
-    answer to a commit or a push then follows its scans, as before events existed."""
+def _committed(session: Session) -> None:
     if session.info.pop(DELIVERY_DUE, False):
-        notify = session.info.get(NOTIFY)
-        if notify is not None:
-            notify()
+        session.info[DELIVER_NOW] = True
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _forget(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # a rollback or a close drops what was not written
-        session.info.pop(PENDING, None)
-        session.info.pop(DELIVERY_DUE, None)
+def _deliver(session: Session, transaction: SessionTransaction) -> None:
+    """Once the outer transaction is over: drop what a rollback did not write, or hand the
+    new events to this app's consumers at once, in the committing thread (the answer to a
+    commit or a push then follows its scans). This runs after the session gave its
+    connection back: delivery takes one of its own, and a committer must never hold two
+    (a full pool would then wait on itself). A delivery that fails is left to the poller:
+    the commit is durable and is answered as such."""
+    if transaction.parent is not None:
+        return
+    session.info.pop(PENDING, None)
+    session.info.pop(DELIVERY_DUE, None)
+    if not session.info.pop(DELIVER_NOW, False):
+        return
+    notify = session.info.get(NOTIFY)
+    if notify is None:
+        return
+    try:
+        notify()
+    except Exception:
+        log.warning(
+            "delivering repo events after a commit failed; the poller retries", exc_info=True
+        )

@@ -4,6 +4,7 @@ those), never a 500, and the server recovers by itself once connections free up.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from huggingface_hub import HfApi
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -90,3 +92,37 @@ def test_a_refused_connection_is_unavailable_and_a_wrong_query_is_not(
     with pytest.raises(OperationalError) as wrong, engine.connect() as conn:
         conn.execute(text("SELECT * FROM no_such_table"))
     assert not database_unavailable(wrong.value)
+
+
+def test_a_download_being_read_and_waiting_requests_hold_no_connection(
+    backend: Backend,
+) -> None:
+    if backend.name != "postgres":
+        pytest.skip("the connection pool limit is PostgreSQL's")
+    live = start_server(backend, extra_env={**ONE_CONNECTION, "ATRIUM_DATABASE_POOL_TIMEOUT": "10"})
+    try:
+        name, token = live.new_user()
+        repo_id = f"{name}/pool-{secrets.token_hex(3)}"
+        api = HfApi(endpoint=live.url, token=token)
+        api.create_repo(repo_id)
+        api.upload_file(
+            path_or_fileobj=os.urandom(8 * 1024**2), path_in_repo="big.bin", repo_id=repo_id
+        )
+        auth = {"Authorization": f"Bearer {token}"}
+        url = f"{live.url}/{repo_id}/resolve/main/big.bin"
+        with httpx.stream("GET", url, headers=auth, follow_redirects=True, timeout=30) as download:
+            assert download.status_code == 200
+            next(download.iter_bytes(65536))
+            # The download is open and unread; the one connection is free for others.
+            with ThreadPoolExecutor(8) as pool:
+                answers = list(
+                    pool.map(
+                        lambda _: httpx.get(
+                            f"{live.url}/api/models/{repo_id}", headers=auth, timeout=30
+                        ),
+                        range(16),
+                    )
+                )
+        assert [a.status_code for a in answers] == [200] * 16
+    finally:
+        live.stop()
