@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from app.blobs import BlobNotFound, BlobStore
 from app.blobs.keys import git_object_key, lfs_key, recipe_key
 from app.errors import NotFound, RangeNotSatisfiable
-from app.repos.gitobjects import load_object
+from app.repos.gitobjects import open_object
 from app.repos.models import LfsObject
 from app.repos.service import FileEntry
 from app.xet.reconstruction import stream_file
@@ -83,10 +83,6 @@ def open_content(
     store's chunks: a large file is never read whole, never re-hashed (verified on upload)."""
     if start < 0 or (length is not None and length < 0):
         raise RangeNotSatisfiable(f"invalid byte range {start}+{length}")
-    if content.kind == "git":
-        data = _git_blob(blobs, content.id)
-        end = len(data) if length is None else start + length
-        return iter([data[start:end]])
     return _stream(blobs, content, start, length)
 
 
@@ -121,11 +117,17 @@ def is_stored(blobs: BlobStore, content: Content) -> bool:
     return blobs.size(key) is not None
 
 
-def _git_blob(blobs: BlobStore, sha: str) -> bytes:
-    try:
-        return bytes(load_object(blobs, sha).as_raw_string())
-    except BlobNotFound:
-        raise ContentMissing() from None
+def _git_range(chunks: Iterator[bytes], start: int, length: int | None) -> Iterator[bytes]:
+    """Bytes [start, start+length) of an inflating git blob: a large regular file streams."""
+    end = None if length is None else start + length
+    offset = 0
+    for chunk in chunks:
+        low, offset = offset, offset + len(chunk)
+        if offset <= start:
+            continue
+        if end is not None and low >= end:
+            return
+        yield chunk[max(0, start - low) : None if end is None else end - low]
 
 
 def _stream(blobs: BlobStore, content: Content, start: int, length: int | None) -> Iterator[bytes]:
@@ -134,6 +136,8 @@ def _stream(blobs: BlobStore, content: Content, start: int, length: int | None) 
     try:
         if content.kind == "xet":
             stream = stream_file(blobs, content.id, start, length)
+        elif content.kind == "git":
+            stream = _git_range(open_object(blobs, content.id).chunks, start, length)
         else:
             stream = blobs.open(lfs_key(content.id), start, length)
     except BlobNotFound:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from dulwich.objects import Blob, ShaFile
@@ -47,6 +48,59 @@ def store_objects(blobs: BlobStore, objects: Iterable[ShaFile]) -> None:
         key = git_object_key(obj.id.decode())
         if blobs.size(key) is None:
             blobs.put(key, obj.as_legacy_object_chunks())
+
+
+INFLATE_STEP = 1024 * 1024  # most bytes one inflate step may produce (bounds its memory)
+_HEADER_MAX = 32  # "blob 1234567890\0" and the like
+
+
+@dataclass(frozen=True)
+class LooseObject:
+    """A stored object opened for streaming: its type, declared size, and its content as
+    it inflates (ValueError when it is cut short or is not zlib)."""
+
+    type_name: str
+    size: int
+    chunks: Iterator[bytes]
+
+
+def _inflate(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    inflater = zlib.decompressobj()
+    try:
+        for chunk in chunks:
+            data = chunk
+            while data:
+                out = inflater.decompress(data, INFLATE_STEP)
+                if out:
+                    yield out
+                data = inflater.unconsumed_tail
+        if rest := inflater.flush():
+            yield rest
+    except zlib.error as exc:
+        raise ValueError(f"not a zlib stream: {exc}") from None
+    if not inflater.eof:
+        raise ValueError("the object is cut short")
+
+
+def open_object(blobs: BlobStore, sha: str) -> LooseObject:
+    """A stored object as a stream, without holding it whole (a large regular file)."""
+    stream = _inflate(iter(blobs.open(git_object_key(sha))))
+    head = b""
+    for piece in stream:
+        head += piece
+        if b"\0" in head[: _HEADER_MAX + 1] or len(head) > _HEADER_MAX:
+            break
+    header, nul, first = head.partition(b"\0")
+    type_name, _, size = header.partition(b" ")
+    if not nul or type_name not in (b"blob", b"tree", b"commit", b"tag") or not size.isdigit():
+        raise ValueError("not a git object")
+
+    def content() -> Iterator[bytes]:
+        if first:
+            yield first
+        yield from stream
+
+    return LooseObject(type_name.decode(), int(size), content())
 
 
 def load_object(blobs: BlobStore, sha: str) -> ShaFile:

@@ -12,12 +12,8 @@ import contextlib
 import hashlib
 import os
 import secrets
-import select
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -25,9 +21,9 @@ from huggingface_hub import HfApi
 
 from app.lfs.streams import BLOCK
 from tests.live import Backend, LiveServer, start_server
-from tests.security.test_derived_credentials import signed_put
+from tests.reliability.slowkit import Upload, signed_put, trickling
 
-TRICKLERS = 45  # more than the request thread pool's 40 workers
+TRICKLERS = 64  # more than the request thread pool's 40 workers (the issue's figure)
 FAST_START = 20  # of which send a whole block first, so that their bodies reach a thread
 
 
@@ -50,49 +46,6 @@ def strict(backend: Backend) -> Iterator[LiveServer]:
     live.stop()
 
 
-class Upload:
-    """One PUT of `data` to a signed URL, sent by hand: the head and `first` bytes at once."""
-
-    def __init__(self, href: str, data: bytes, source: str = "127.0.0.1"):
-        parts = urlsplit(href)
-        self.data = data
-        self.sock = socket.create_connection(
-            (parts.hostname, parts.port), timeout=30, source_address=(source, 0)
-        )
-        head = (
-            f"PUT {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-            f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n\r\n"
-        )
-        self.sock.sendall(head.encode())
-        self.sent = 0
-
-    def send(self, count: int) -> None:
-        self.sock.sendall(self.data[self.sent : self.sent + count])
-        self.sent += count
-
-    def answered(self) -> bool:
-        return bool(select.select([self.sock], [], [], 0)[0])
-
-    def status(self) -> int:
-        """The answer's status code (waits for it)."""
-        line = self.sock.makefile("rb").readline()
-        return int(line.split()[1])
-
-    def answer(self) -> bytes:
-        self.sock.settimeout(30)
-        chunks = []
-        with contextlib.suppress(OSError):
-            while chunk := self.sock.recv(65536):
-                chunks.append(chunk)
-                if b"\r\n\r\n" in b"".join(chunks) and b"}" in chunk:
-                    break
-        return b"".join(chunks)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.close()
-
-
 def new_model(server: LiveServer) -> tuple[str, str]:
     name, token = server.new_user()
     repo_id = f"{name}/slow-{secrets.token_hex(3)}"
@@ -108,36 +61,15 @@ def timed_get(url: str) -> tuple[int, float]:
 
 def test_trickling_uploads_do_not_hold_up_anyone_else(patient: LiveServer) -> None:
     repo_id, token = new_model(patient)
-    uploads: list[Upload] = []
-    stop = threading.Event()
-
-    def trickle() -> None:
-        while not stop.wait(0.5):
-            for upload in uploads:
-                with contextlib.suppress(OSError):
-                    upload.send(1)
-
-    trickler = threading.Thread(target=trickle, daemon=True)
-    try:
-        for index in range(TRICKLERS):
-            size = BLOCK + 300_000 if index < FAST_START else 50_000
-            data = os.urandom(size)
-            # Three addresses, 15 uploads each: under the per-address limit of 16.
-            source = f"127.0.0.{2 + index % 3}"
-            upload = Upload(signed_put(patient, repo_id, token, data), data, source)
-            upload.send(BLOCK + 1 if index < FAST_START else 1)
-            uploads.append(upload)
-        trickler.start()
+    with trickling(
+        patient, repo_id, token, TRICKLERS, fast_start=FAST_START, first=BLOCK, addresses=5
+    ):
         time.sleep(1.0)  # every upload is in; the fast ones wait for (or hold) an upload thread
         for path in ("/health", f"/api/models/{repo_id}", f"/api/models/{repo_id}/tree/main"):
-            for _ in range(3):
-                status, took = timed_get(patient.url + path)
-                assert status == 200, path
-                assert took < 5, f"{path} took {took:.1f} s behind {TRICKLERS} slow uploads"
-    finally:
-        stop.set()
-        for upload in uploads:
-            upload.close()
+            took = sorted(timed_get(patient.url + path) for _ in range(3))
+            assert all(status == 200 for status, _ in took), path
+            # The median of three: one hiccup of a loaded test machine is not the server's.
+            assert took[1][1] < 1.0, f"{path} took {took[1][1]:.1f} s behind slow uploads"
 
 
 def test_one_address_sends_a_bounded_number_of_uploads_at_once(patient: LiveServer) -> None:

@@ -24,6 +24,7 @@ from app.db.base import utcnow
 from app.db.engine import write_transaction
 from app.repos.models import Repo
 from tests.live import LiveServer
+from tests.reliability.slowkit import signed_put
 
 
 @dataclass
@@ -61,19 +62,6 @@ def xet_write(server: LiveServer, repo_id: str, token: str) -> Xet:
     answer = httpx.get(f"{server.url}/api/models/{repo_id}/xet-write-token/main", headers=auth)
     assert answer.status_code == 200, answer.text
     return Xet(answer.json()["casUrl"], answer.json()["accessToken"], "")
-
-
-def signed_put(server: LiveServer, repo_id: str, token: str, data: bytes) -> str:
-    """The signed basic-transfer URL the LFS batch API gives for an upload of data."""
-    oid = hashlib.sha256(data).hexdigest()
-    answer = httpx.post(
-        f"{server.url}/{repo_id}.git/info/lfs/objects/batch",
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.git-lfs+json"},
-        json={"operation": "upload", "objects": [{"oid": oid, "size": len(data)}]},
-    )
-    assert answer.status_code == 200, answer.text
-    href: str = answer.json()["objects"][0]["actions"]["upload"]["href"]
-    return href
 
 
 def uploaded(server: LiveServer, monkeypatch: pytest.MonkeyPatch, *, private: bool = False):  # type: ignore[no-untyped-def]
