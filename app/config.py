@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         default=60, ge=0, description="invalid tokens per client address per token window"
     )
     token_window: int = Field(default=60, ge=1, description="token limit window, seconds")
+    request_threads: int = Field(
+        default=40,
+        ge=1,
+        description="threads that run request handlers at once in each server process; "
+        "requests beyond wait their turn",
+    )
     upload_idle_timeout: float = Field(
         default=60,
         gt=0,

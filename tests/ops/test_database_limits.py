@@ -126,3 +126,33 @@ def test_a_download_being_read_and_waiting_requests_hold_no_connection(
         assert [a.status_code for a in answers] == [200] * 16
     finally:
         live.stop()
+
+
+def test_health_answers_while_every_request_thread_and_connection_is_taken(
+    backend: Backend,
+) -> None:
+    if backend.name != "postgres":
+        pytest.skip("a request is held on a PostgreSQL lock")
+    live = start_server(
+        backend,
+        extra_env={
+            **ONE_CONNECTION,
+            "ATRIUM_REQUEST_THREADS": "1",
+            "ATRIUM_DATABASE_POOL_TIMEOUT": "30",
+        },
+    )
+    try:
+        with psycopg.connect(_dsn(backend)) as locker, ThreadPoolExecutor(2) as pool:
+            locker.execute("LOCK TABLE repos IN ACCESS EXCLUSIVE MODE")
+            held = pool.submit(httpx.get, f"{live.url}/api/models/nobody/held", timeout=60)
+            _wait_for_a_blocked_query(_dsn(backend))
+            queued = pool.submit(httpx.get, f"{live.url}/api/models/nobody/queued", timeout=60)
+            started = time.monotonic()
+            health = httpx.get(f"{live.url}/health", timeout=30)
+            assert health.status_code == 200
+            assert time.monotonic() - started < 5, "the health check waited for the load"
+            assert not held.done() and not queued.done()
+            locker.rollback()
+            assert held.result().status_code == queued.result().status_code == 404
+    finally:
+        live.stop()
