@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -95,12 +95,31 @@ def users() -> None:
     """Manage user accounts."""
 
 
+def _password(name: str, from_stdin: bool, min_length: int) -> str | None:
+    """The password of --password-stdin, or asked for on a terminal; None when neither."""
+    from app.auth.accounts import check_password
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise click.UsageError("--password-stdin given but no password on stdin")
+        return check_password(password, min_length)
+    if sys.stdin.isatty():
+        password = click.prompt(
+            f"Password for {name} (web sign-in)", hide_input=True, confirmation_prompt=True
+        )
+        return check_password(password, min_length)
+    return None
+
+
 @users.command("create")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="Make the user a site administrator.")
 @click.option("--email", default=None, help="E-mail address.")
 @click.option(
-    "--password-stdin", is_flag=True, help="Read a password (for web sign-in) from stdin."
+    "--password-stdin",
+    is_flag=True,
+    help="Read a password (for web sign-in) from stdin; on a terminal it is asked for.",
 )
 @friendly_errors
 def users_create(name: str, admin: bool, email: str | None, password_stdin: bool) -> None:
@@ -109,17 +128,245 @@ def users_create(name: str, admin: bool, email: str | None, password_stdin: bool
     from app.auth.service import create_token, create_user
     from app.db.engine import write_transaction
 
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-    if password_stdin and not password:
-        raise click.UsageError("--password-stdin given but no password on stdin")
     app = _ready_app()
+    password = _password(name, password_stdin, app.state.settings.min_password_length)
     with write_transaction(app.state.sessionmaker) as session:
         user = create_user(session, name, password=password, email=email, is_admin=admin)
         issued = create_token(session, user, role="write", label="cli")
         record(session, CLI, "user.create", name, admin=admin)
         record_token(session, CLI, "token.create", issued.token, name)
+    if password is None:
+        click.echo(
+            f"{name} has no password yet: set one with `atrium users set-password {name}` "
+            "to sign in to the web pages"
+        )
     click.echo(f"created user {name}{' (admin)' if admin else ''} with a write token:")
     click.echo(issued.secret)
+
+
+@users.command("list")
+@friendly_errors
+def users_list() -> None:
+    """List every user: name, admin, disabled, password set, repos, created."""
+    from app.auth.accounts import list_users, repo_count
+
+    app = _ready_app()
+    with app.state.sessionmaker() as session:
+        rows = [
+            (
+                user.name,
+                "admin" if user.is_admin else "",
+                "disabled" if user.disabled_at else "",
+                "password" if user.password_hash else "no password",
+                f"{repo_count(session, user.name)} repos",
+                f"{user.created_at:%Y-%m-%d}",
+            )
+            for user in list_users(session)
+        ]
+    _table(("NAME", "ADMIN", "STATE", "SIGN-IN", "REPOS", "CREATED"), rows)
+
+
+@users.command("set-password")
+@click.argument("name")
+@friendly_errors
+def users_set_password(name: str) -> None:
+    """Set NAME's web password (from stdin, or asked for on a terminal); their browser
+    sessions end."""
+    from app.audit.service import CLI, record
+    from app.auth.accounts import change_password
+    from app.db.engine import write_transaction
+
+    app = _ready_app()
+    settings = app.state.settings
+    password = _password(name, not sys.stdin.isatty(), settings.min_password_length)
+    assert password is not None
+    with write_transaction(app.state.sessionmaker) as session:
+        change_password(session, name, password, settings.min_password_length)
+        record(session, CLI, "user.password", name)
+    click.echo(f"password of {name} set; their browser sessions were signed out")
+
+
+def _account_change(action: str, name: str, change: Callable[..., Any], *args: Any) -> None:
+    from app.audit.service import CLI, record
+    from app.db.engine import write_transaction
+
+    app = _ready_app()
+    with write_transaction(app.state.sessionmaker) as session:
+        change(session, name, *args)
+        record(session, CLI, action, name)
+
+
+@users.command("disable")
+@click.argument("name")
+@friendly_errors
+def users_disable(name: str) -> None:
+    """Disable NAME: their tokens and sessions stop working at once; repos stay."""
+    from app.auth.accounts import set_disabled
+
+    _account_change("user.disable", name, set_disabled, True)
+    click.echo(f"disabled {name}: their tokens and sessions no longer work")
+
+
+@users.command("enable")
+@click.argument("name")
+@friendly_errors
+def users_enable(name: str) -> None:
+    """Enable NAME again (their tokens work again; they sign in anew)."""
+    from app.auth.accounts import set_disabled
+
+    _account_change("user.enable", name, set_disabled, False)
+    click.echo(f"enabled {name}")
+
+
+@users.command("promote")
+@click.argument("name")
+@friendly_errors
+def users_promote(name: str) -> None:
+    """Make NAME a site administrator."""
+    from app.auth.accounts import set_admin
+
+    _account_change("user.promote", name, set_admin, True)
+    click.echo(f"{name} is an administrator")
+
+
+@users.command("demote")
+@click.argument("name")
+@friendly_errors
+def users_demote(name: str) -> None:
+    """Take NAME's site administrator rights (refused for the last administrator)."""
+    from app.auth.accounts import set_admin
+
+    _account_change("user.demote", name, set_admin, False)
+    click.echo(f"{name} is no longer an administrator")
+
+
+@users.command("delete")
+@click.argument("name")
+@click.option("--transfer-to", default=None, help="User or organization that gets the repos.")
+@friendly_errors
+def users_delete(name: str, transfer_to: str | None) -> None:
+    """Delete NAME with their tokens, sessions and memberships (refused while they own repos,
+    unless --transfer-to moves them)."""
+    from app.audit.service import CLI, record
+    from app.auth.accounts import delete_user
+    from app.db.engine import write_transaction
+
+    app = _ready_app()
+    with write_transaction(app.state.sessionmaker) as session:
+        moved = delete_user(session, name, transfer_to)
+        record(session, CLI, "user.delete", name, moved=moved, to=transfer_to)
+    click.echo(f"deleted {name}" + (f"; {moved} repos moved to {transfer_to}" if moved else ""))
+
+
+@main.group()
+def orgs() -> None:
+    """Manage organizations and their members (roles: read, write, admin)."""
+
+
+@orgs.command("create")
+@click.argument("name")
+@click.option("--owner", required=True, help="User who becomes the organization's admin.")
+@click.option("--fullname", default=None, help="Display name.")
+@friendly_errors
+def orgs_create(name: str, owner: str, fullname: str | None) -> None:
+    """Create organization NAME with OWNER as its admin."""
+    from app.audit.service import CLI, record
+    from app.auth.service import create_org, get_user
+    from app.db.engine import write_transaction
+
+    app = _ready_app()
+    with write_transaction(app.state.sessionmaker) as session:
+        org = create_org(session, name, get_user(session, owner))
+        org.fullname = fullname
+        record(session, CLI, "org.create", name, owner=owner)
+    click.echo(f"created organization {name}, administered by {owner}")
+
+
+@orgs.command("list")
+@friendly_errors
+def orgs_list() -> None:
+    """List every organization: name, display name, members, repos."""
+    from app.auth.accounts import list_orgs, repo_count
+
+    app = _ready_app()
+    with app.state.sessionmaker() as session:
+        rows = [
+            (org.name, org.fullname or "", f"{n} members", f"{repo_count(session, org.name)} repos")
+            for org, n in list_orgs(session)
+        ]
+    _table(("NAME", "DISPLAY NAME", "MEMBERS", "REPOS"), rows)
+
+
+@orgs.command("members")
+@click.argument("org")
+@friendly_errors
+def orgs_members(org: str) -> None:
+    """List ORG's members and their roles."""
+    from app.auth.accounts import get_org, org_members
+
+    app = _ready_app()
+    with app.state.sessionmaker() as session:
+        rows = [(m.name, m.role) for m in org_members(session, get_org(session, org))]
+    _table(("USER", "ROLE"), rows)
+
+
+@orgs.command("add-member")
+@click.argument("org")
+@click.argument("user")
+@click.option(
+    "--role",
+    type=click.Choice(["read", "write", "admin"]),
+    default="write",
+    show_default=True,
+    help="read: its private repos; write: also write and create repos; admin: also members.",
+)
+@friendly_errors
+def orgs_add_member(org: str, user: str, role: str) -> None:
+    """Add USER to ORG with ROLE, or change the role of a member."""
+    from app.audit.service import CLI, record
+    from app.auth.accounts import get_org
+    from app.auth.service import add_member, get_user
+    from app.db.engine import write_transaction
+
+    app = _ready_app()
+    with write_transaction(app.state.sessionmaker) as session:
+        add_member(session, get_org(session, org), get_user(session, user), role)
+        record(session, CLI, "org.member", org, user=user, role=role)
+    click.echo(f"{user} is a member of {org} with role {role}")
+
+
+@orgs.command("remove-member")
+@click.argument("org")
+@click.argument("user")
+@friendly_errors
+def orgs_remove_member(org: str, user: str) -> None:
+    """Remove USER from ORG; its private repos turn invisible to them at once."""
+    from app.audit.service import CLI, record
+    from app.auth.accounts import get_org, remove_member
+    from app.auth.service import get_user
+    from app.db.engine import write_transaction
+
+    app = _ready_app()
+    with write_transaction(app.state.sessionmaker) as session:
+        remove_member(session, get_org(session, org), get_user(session, user))
+        record(session, CLI, "org.member.remove", org, user=user)
+    click.echo(f"{user} is no longer a member of {org}")
+
+
+@orgs.command("delete")
+@click.argument("org")
+@friendly_errors
+def orgs_delete(org: str) -> None:
+    """Delete ORG (refused while it owns repos)."""
+    from app.audit.service import CLI, record
+    from app.auth.accounts import delete_org, get_org
+    from app.db.engine import write_transaction
+
+    app = _ready_app()
+    with write_transaction(app.state.sessionmaker) as session:
+        delete_org(session, get_org(session, org))
+        record(session, CLI, "org.delete", org)
+    click.echo(f"deleted organization {org}")
 
 
 @main.group()
@@ -137,19 +384,86 @@ def tokens() -> None:
     help="What the token may do.",
 )
 @click.option("--label", default="", help="A name to recognise the token by.")
+@click.option("--expires", default=None, help="Lifetime, e.g. 12h, 30d, 4w, 1y; default never.")
 @friendly_errors
-def tokens_create(user: str, role: str, label: str) -> None:
+def tokens_create(user: str, role: str, label: str, expires: str | None) -> None:
     """Create a token for USER; the token is the last line of stdout."""
     from app.audit.service import CLI, record_token
+    from app.auth.accounts import expiry
     from app.auth.service import create_token, get_user
     from app.db.engine import write_transaction
 
     app = _ready_app()
+    until = expiry(expires)
     with write_transaction(app.state.sessionmaker) as session:
-        issued = create_token(session, get_user(session, user), role=role, label=label)
+        issued = create_token(
+            session, get_user(session, user), role=role, label=label, expires_at=until
+        )
         record_token(session, CLI, "token.create", issued.token, user)
-    click.echo(f"created {role} token for {user}:")
+    ending = f", expiring {until:%Y-%m-%d %H:%M} UTC" if until else ""
+    click.echo(f"created {role} token for {user}{ending}:")
     click.echo(issued.secret)
+
+
+@tokens.command("list")
+@click.argument("user")
+@friendly_errors
+def tokens_list(user: str) -> None:
+    """List USER's tokens: id, label, role, created, last used, expiry (never the secret)."""
+    from app.auth.accounts import user_tokens
+    from app.auth.service import get_user
+    from app.db.base import utcnow
+
+    app = _ready_app()
+    now = utcnow()
+    with app.state.sessionmaker() as session:
+        rows = []
+        for token in user_tokens(session, get_user(session, user)):
+            expires = "never"
+            if token.expires_at is not None:
+                expires = f"{token.expires_at:%Y-%m-%d %H:%M}"
+                expires += " (expired)" if token.expires_at <= now else ""
+            used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
+            rows.append(
+                (
+                    str(token.id),
+                    token.label,
+                    token.role,
+                    f"…{token.hint}",
+                    f"{token.created_at:%Y-%m-%d %H:%M}",
+                    used,
+                    expires,
+                )
+            )
+    _table(("ID", "LABEL", "ROLE", "ENDS IN", "CREATED", "LAST USED", "EXPIRES"), rows)
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@friendly_errors
+def tokens_revoke(token_id: int) -> None:
+    """Revoke the token with id TOKEN_ID (see `atrium tokens list`); it stops working at once."""
+    from app.audit.service import CLI, record_token
+    from app.auth.accounts import revoke_token_id
+    from app.auth.models import User
+    from app.db.engine import write_transaction
+
+    app = _ready_app()
+    with write_transaction(app.state.sessionmaker) as session:
+        token = revoke_token_id(session, token_id)
+        owner = session.get(User, token.user_id)
+        record_token(session, CLI, "token.revoke", token, owner.name if owner else "?")
+    click.echo(f"revoked token {token_id}")
+
+
+def _table(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    """Columns padded to their widest cell; a line saying so when there are no rows."""
+    if not rows:
+        click.echo("(none)")
+        return
+    widths = [max(len(cell) for cell in column) for column in zip(head, *rows, strict=True)]
+    for row in (head, *rows):
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 @main.command("audit")

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
         description="addresses or networks (comma-separated, * for any) of reverse proxies "
         "whose X-Forwarded-For names the client",
     )
+    min_password_length: int = Field(
+        default=10, ge=1, description="shortest password accepted for web sign-in"
+    )
     login_limit_account: int = Field(
         default=10, ge=0, description="failed sign-ins per account per login window; 0: no limit"
     )

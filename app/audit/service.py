@@ -23,6 +23,16 @@ from app.repos.models import Repo
 
 ACTIONS = (
     "user.create",
+    "user.password",
+    "user.disable",
+    "user.enable",
+    "user.promote",
+    "user.demote",
+    "user.delete",
+    "org.create",
+    "org.member",
+    "org.member.remove",
+    "org.delete",
     "login.failed",
     "token.create",
     "token.revoke",

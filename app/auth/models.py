@@ -18,6 +18,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set by `atrium users disable`: the account's tokens and sessions stop working at once.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Organization(Base):
@@ -36,7 +38,7 @@ class Membership(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    role: Mapped[str] = mapped_column(String(16), default="write")  # read | write | admin
+    role: Mapped[str] = mapped_column(String(16), default="write")  # see MEMBER_ROLES
 
 
 class Token(Base):
@@ -51,6 +53,7 @@ class Token(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: never
 
 
 class BrowserSession(Base):

@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,7 +20,10 @@ from app.errors import BadRequest, Conflict, InvalidName, NotFound, Unauthorized
 TOKEN_PREFIX = "atr_"
 TOKEN_RANDOM_BYTES = 30  # 40 url-safe characters
 TOKEN_PATTERN = re.compile(r"^atr_[A-Za-z0-9_-]{40}$")
-ROLES = ("read", "write")
+ROLES = ("read", "write")  # what a token may do
+# What an organization's member may do: read its private repos; also write every one of its
+# repos and create new ones; also manage its members.
+MEMBER_ROLES = ("read", "write", "admin")
 # Namespaces follow the Hub's rules (huggingface_hub utils/_validators.py): letters, digits,
 # '-', '_', '.', no leading/trailing or doubled separators, at most 96 characters.
 NAME_PATTERN = re.compile(r"^(?!.*(--|\.\.))[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
@@ -113,9 +117,16 @@ def create_org(session: Session, name: str, owner: User) -> Organization:
 
 
 def add_member(session: Session, org: Organization, user: User, role: str = "write") -> None:
-    if role not in ("read", "write", "admin"):
-        raise BadRequest(f"unknown role {role!r}; use read, write or admin")
-    session.add(Membership(org_id=org.id, user_id=user.id, role=role))
+    """Make user a member of org with role, or change the role of a member."""
+    if role not in MEMBER_ROLES:
+        raise BadRequest(f"unknown role {role!r}; use one of: {', '.join(MEMBER_ROLES)}")
+    member = session.scalar(
+        select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id)
+    )
+    if member is None:
+        session.add(Membership(org_id=org.id, user_id=user.id, role=role))
+    else:
+        member.role = role
     session.flush()
 
 
@@ -140,7 +151,12 @@ def set_password(user: User, password: str) -> None:
 
 
 def create_token(
-    session: Session, user: User, *, role: str = "write", label: str = ""
+    session: Session,
+    user: User,
+    *,
+    role: str = "write",
+    label: str = "",
+    expires_at: datetime | None = None,
 ) -> IssuedToken:
     if role not in ROLES:
         raise BadRequest(f"unknown role {role!r}; use one of: {', '.join(ROLES)}")
@@ -151,6 +167,7 @@ def create_token(
         role=role,
         digest=hash_token(secret),
         hint=secret[-4:],
+        expires_at=expires_at,
     )
     session.add(token)
     session.flush()
@@ -158,15 +175,20 @@ def create_token(
 
 
 def authenticate_token(session: Session, secret: str) -> tuple[User, Token]:
-    """The user and token for a secret; Unauthorized when malformed, unknown or revoked."""
+    """The user and token for a secret; Unauthorized when malformed, unknown, revoked,
+    expired (saying so: its owner knows it had an expiry) or its account is disabled."""
     if not TOKEN_PATTERN.match(secret):
         raise Unauthorized()
     token = session.scalar(select(Token).where(Token.digest == hash_token(secret)))
     if token is None or token.revoked_at is not None:
         raise Unauthorized()
+    if token.expires_at is not None and token.expires_at <= utcnow():
+        raise Unauthorized(f"This token expired on {token.expires_at:%Y-%m-%d %H:%M} UTC")
     user = session.get(User, token.user_id)
     if user is None:
         raise Unauthorized()
+    if user.disabled_at is not None:
+        raise Unauthorized("This account is disabled; ask an administrator")
     return user, token
 
 

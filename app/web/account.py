@@ -82,7 +82,9 @@ def _check_password(db: Session, name: str, password: str) -> User | None:
         # As slow as a real check, so the answer's timing does not tell which names exist.
         verify_password(User(name=name, password_hash=_decoy_hash()), password)
         return None
-    return user if verify_password(user, password) else None
+    if not verify_password(user, password) or user.disabled_at is not None:
+        return None
+    return user
 
 
 @functools.cache

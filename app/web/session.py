@@ -92,6 +92,7 @@ def _session_of(data: dict[str, Any] | None, db: Session) -> WebSession:
         user = db.get(User, user_id)
         if (
             user is not None
+            and user.disabled_at is None
             and hmac.compare_digest(data.get("p", ""), password_fingerprint(user))
             and _live(db, secret, user.id)
         ):

@@ -1,0 +1,35 @@
+"""accounts: disabled users, expiring tokens
+
+Revision ID: a10c0de00008
+Revises: a10c0de00007
+Create Date: 2026-12-07 15:20:00
+
+A disabled user (`atrium users disable`) keeps their repos, but their tokens and sessions stop
+working at once; a token may carry an expiry (`atrium tokens create --expires 30d`).
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from app.db.base import UTCDateTime
+
+revision: str = "a10c0de00008"
+down_revision: str | None = "a10c0de00007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("disabled_at", UTCDateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("tokens", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("expires_at", UTCDateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("tokens", schema=None) as batch_op:
+        batch_op.drop_column("expires_at")
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("disabled_at")

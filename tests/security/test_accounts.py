@@ -1,0 +1,197 @@
+"""Accounts, organizations and tokens as an operator manages them (issue 18): everything
+through the `atrium` command on the live server's database, and its effect seen from outside
+through huggingface_hub, git-style HTTP and the web sign-in, at once."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import httpx
+import pytest
+from huggingface_hub import HfApi
+from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+from tests.live import LiveServer
+
+PASSWORD = "correct horse battery"
+
+
+def atrium(server: LiveServer, *args: str, input: str | None = None) -> str:
+    result = server.cli(*args, input=input)
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result.stdout
+
+
+def refused(server: LiveServer, *args: str) -> str:
+    result = server.cli(*args)
+    assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stderr
+    return result.stderr
+
+
+def new_user(server: LiveServer, password: str | None = None) -> tuple[str, str]:
+    """A user made with the README's command when it has a password; (name, token)."""
+    name = f"acct{secrets.token_hex(3)}"
+    if password is None:
+        return server.new_user(name)
+    out = atrium(server, "users", "create", name, "--password-stdin", input=password + "\n")
+    return name, out.strip().splitlines()[-1]
+
+
+def web_sign_in(server: LiveServer, name: str, password: str) -> httpx.Client:
+    client = httpx.Client(base_url=server.url, follow_redirects=False)
+    page = client.get("/login").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert csrf
+    form = {"username": name, "password": password, "next": "/", "csrf_token": csrf.group(1)}
+    answer = client.post("/login", data=form)
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def signed_in_as(client: httpx.Client) -> str | None:
+    answer = client.get("/api/whoami-v2")
+    return answer.json()["name"] if answer.status_code == 200 else None
+
+
+def test_org_roles_decide_reads_and_writes_and_removal_is_immediate(server: LiveServer) -> None:
+    owner, owner_token = new_user(server)
+    reader, reader_token = new_user(server)
+    writer, writer_token = new_user(server)
+    _, outsider_token = new_user(server)
+    org = f"team{secrets.token_hex(3)}"
+    atrium(server, "orgs", "create", org, "--owner", owner, "--fullname", "The Team")
+    atrium(server, "orgs", "add-member", org, reader, "--role", "read")
+    atrium(server, "orgs", "add-member", org, writer, "--role", "write")
+    members = atrium(server, "orgs", "members", org)
+    assert re.search(rf"{owner}\s+admin", members) and re.search(rf"{reader}\s+read", members)
+    assert org in atrium(server, "orgs", "list")
+
+    repo_id = f"{org}/secret-model"
+    HfApi(endpoint=server.url, token=owner_token).create_repo(repo_id, private=True)
+    HfApi(endpoint=server.url, token=writer_token).upload_file(
+        path_or_fileobj=b"weights", path_in_repo="w.txt", repo_id=repo_id
+    )
+    reading = HfApi(endpoint=server.url, token=reader_token)
+    assert reading.model_info(repo_id).id == repo_id
+    roles = {o["name"]: o["roleInOrg"] for o in reading.whoami()["orgs"]}
+    assert roles == {org: "read"}
+    with pytest.raises(HfHubHTTPError) as denied:
+        reading.upload_file(path_or_fileobj=b"x", path_in_repo="r.txt", repo_id=repo_id)
+    assert denied.value.response.status_code == 403
+    with pytest.raises(RepositoryNotFoundError):
+        HfApi(endpoint=server.url, token=outsider_token).model_info(repo_id)
+
+    # A role change and a removal take effect on the very next request.
+    atrium(server, "orgs", "add-member", org, reader, "--role", "write")
+    reading.upload_file(path_or_fileobj=b"now", path_in_repo="r.txt", repo_id=repo_id)
+    atrium(server, "orgs", "remove-member", org, reader)
+    with pytest.raises(RepositoryNotFoundError):
+        reading.model_info(repo_id)
+    lfs = httpx.post(
+        f"{server.url}/{repo_id}.git/info/lfs/objects/batch",
+        auth=(reader, reader_token),
+        headers={"Accept": "application/vnd.git-lfs+json"},
+        json={"operation": "download", "objects": [{"oid": "0" * 64, "size": 1}]},
+    )
+    assert lfs.status_code == 404
+
+    # The last admin stays, and an org that owns repos is not deleted.
+    assert "last admin" in refused(server, "orgs", "remove-member", org, owner)
+    assert "owns 1 repositories" in refused(server, "orgs", "delete", org)
+
+
+def test_token_list_revoke_and_expiry(server: LiveServer) -> None:
+    name, first = new_user(server)
+    out = atrium(
+        server, "tokens", "create", name, "--role", "read", "--label", "ci", "--expires", "30d"
+    )
+    assert "expiring" in out
+    second = out.strip().splitlines()[-1]
+    listing = atrium(server, "tokens", "list", name)
+    assert first not in listing and second not in listing, "a secret was shown"
+    assert f"…{second[-4:]}" in listing and "ci" in listing and "never" in listing
+    token_id = re.search(r"^(\d+)\s+ci\s", listing, re.M)
+    assert token_id
+
+    api = HfApi(endpoint=server.url, token=second)
+    assert api.whoami()["name"] == name
+    atrium(server, "tokens", "revoke", token_id.group(1))
+    with pytest.raises(HfHubHTTPError) as gone:
+        api.whoami()
+    assert gone.value.response.status_code == 401
+    assert "no active token" in refused(server, "tokens", "revoke", token_id.group(1))
+
+    # An expired token says so.
+    out = atrium(server, "tokens", "create", name, "--expires", "1h")
+    short = out.strip().splitlines()[-1]
+    from sqlalchemy import update
+
+    from app.auth.models import Token
+    from app.auth.service import hash_token
+    from app.db.base import utcnow
+    from app.db.engine import write_transaction
+
+    with write_transaction(server.app().state.sessionmaker) as session:  # an hour passes
+        session.execute(
+            update(Token).where(Token.digest == hash_token(short)).values(expires_at=utcnow())
+        )
+    answer = httpx.get(f"{server.url}/api/whoami-v2", headers={"Authorization": f"Bearer {short}"})
+    assert answer.status_code == 401 and "This token expired on" in answer.json()["error"]
+    assert "(expired)" in atrium(server, "tokens", "list", name)
+    assert "invalid duration" in refused(server, "tokens", "create", name, "--expires", "soon")
+
+
+def test_the_readme_admin_signs_in_and_a_disabled_user_is_locked_out(server: LiveServer) -> None:
+    name, token = new_user(server, password=PASSWORD)
+    browser = web_sign_in(server, name, PASSWORD)
+    assert signed_in_as(browser) == name
+    listing = atrium(server, "users", "list")
+    assert re.search(rf"^{name}\s+password", listing, re.M)
+
+    atrium(server, "users", "disable", name)
+    assert signed_in_as(browser) is None, "the session outlived the disabling"
+    answer = httpx.get(f"{server.url}/api/whoami-v2", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401 and "disabled" in answer.json()["error"]
+    assert "disabled" in atrium(server, "users", "list")
+    client = httpx.Client(base_url=server.url)
+    page = client.get("/login").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert csrf
+    form = {"username": name, "password": PASSWORD, "next": "/", "csrf_token": csrf.group(1)}
+    assert client.post("/login", data=form).status_code != 303
+
+    atrium(server, "users", "enable", name)
+    assert HfApi(endpoint=server.url, token=token).whoami()["name"] == name
+
+    atrium(server, "users", "set-password", name, input="a much better secret\n")
+    assert signed_in_as(web_sign_in(server, name, "a much better secret")) == name
+    assert "too short" in server.cli("users", "set-password", name, input="short\n").stderr
+
+
+def test_promote_demote_and_delete_with_transfer(server: LiveServer) -> None:
+    name, token = new_user(server)
+    heir, _ = new_user(server)
+    atrium(server, "users", "promote", heir)
+    atrium(server, "users", "promote", name)
+    assert "admin" in re.search(rf"^{name}\s.*$", atrium(server, "users", "list"), re.M).group(0)  # type: ignore[union-attr]
+    atrium(server, "users", "demote", name)
+
+    api = HfApi(endpoint=server.url, token=token)
+    api.create_repo(f"{name}/kept", private=True)
+    api.upload_file(path_or_fileobj=b"kept", path_in_repo="k.txt", repo_id=f"{name}/kept")
+    assert "owns 1 repositories" in refused(server, "users", "delete", name)
+    atrium(server, "users", "delete", name, "--transfer-to", heir)
+    answer = httpx.get(f"{server.url}/api/whoami-v2", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401
+    assert name not in atrium(server, "users", "list")
+    heir_token = atrium(server, "tokens", "create", heir).strip().splitlines()[-1]
+    moved = HfApi(endpoint=server.url, token=heir_token)
+    assert moved.model_info(f"{heir}/kept").id == f"{heir}/kept"
+    got = httpx.get(
+        f"{server.url}/{heir}/kept/resolve/main/k.txt",
+        headers={"Authorization": f"Bearer {heir_token}"},
+        follow_redirects=True,
+    )
+    assert got.content == b"kept"
