@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.permissions import Principal
 from app.auth.ratelimit import Limit, count_failure, too_many
-from app.auth.service import authenticate_token
+from app.auth.service import authenticate_token, note_token_use, token_use_due
 from app.blobs import BlobStore
 from app.config import Settings
 from app.datasets.service import Viewer
@@ -115,6 +115,10 @@ def _principal(request: Request, session: Session) -> Principal:
     secret = bearer_secret(request)
     if secret:
         user, token = authenticate_token(session, secret)
+        if token_use_due(token):
+            session.commit()  # one connection at a time: the read's goes back first
+            with write_transaction(get_sessionmaker(request)) as writer:
+                note_token_use(writer, token.id)
         return Principal(user=user, token=token, role=token.role)
     session_hook = getattr(request.app.state, "session_principal", None)
     principal: Principal | None = session_hook(request, session) if session_hook else None

@@ -6,11 +6,11 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import Membership, Organization, Token, User
@@ -190,6 +190,23 @@ def authenticate_token(session: Session, secret: str) -> tuple[User, Token]:
     if user.disabled_at is not None:
         raise Unauthorized("This account is disabled; ask an administrator")
     return user, token
+
+
+LAST_USED_PRECISION = timedelta(minutes=5)
+
+
+def token_use_due(token: Token) -> bool:
+    """Whether the token's last use is worth recording again: at most once per
+    LAST_USED_PRECISION, a write every few minutes per token, not one per request."""
+    last = token.last_used_at
+    return last is None or utcnow() - last >= LAST_USED_PRECISION
+
+
+def note_token_use(session: Session, token_id: int) -> None:
+    """Record that the token was used now (unless another request just did)."""
+    now = utcnow()
+    stale = or_(Token.last_used_at.is_(None), Token.last_used_at < now - LAST_USED_PRECISION)
+    session.execute(update(Token).where(Token.id == token_id, stale).values(last_used_at=now))
 
 
 def list_tokens(session: Session, user: User) -> list[Token]:

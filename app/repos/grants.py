@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import Token, User
 from app.auth.permissions import Principal, can_read, require_write
+from app.db.base import utcnow
 from app.errors import Forbidden, RepoNotFound, Unauthorized
 from app.repos.models import Repo
 
@@ -78,9 +79,13 @@ def _principal(session: Session, granted: Grant) -> Principal:
     user = session.get(User, granted.user)
     if user is None:
         raise Unauthorized("The user this credential was issued to no longer exists")
+    if user.disabled_at is not None:
+        raise Unauthorized("The account this credential was issued to is disabled")
     if granted.token is None:
         return Principal(user=user, role="write")  # a browser session acts in person
     token = session.scalar(select(Token).where(Token.digest == granted.token))
     if token is None or token.revoked_at is not None or token.user_id != user.id:
         raise Unauthorized("The token this credential was derived from has been revoked")
+    if token.expires_at is not None and token.expires_at <= utcnow():
+        raise Unauthorized("The token this credential was derived from has expired")
     return Principal(user=user, token=token, role=token.role)

@@ -13,6 +13,7 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 from tests.live import LiveServer
+from tests.security.test_derived_credentials import xet_write
 
 PASSWORD = "correct horse battery"
 
@@ -117,6 +118,8 @@ def test_token_list_revoke_and_expiry(server: LiveServer) -> None:
 
     api = HfApi(endpoint=server.url, token=second)
     assert api.whoami()["name"] == name
+    row = re.search(rf"^{token_id.group(1)}\s.*$", atrium(server, "tokens", "list", name), re.M)
+    assert row and "never" not in row.group(0), "the use was not recorded"
     atrium(server, "tokens", "revoke", token_id.group(1))
     with pytest.raises(HfHubHTTPError) as gone:
         api.whoami()
@@ -150,8 +153,14 @@ def test_the_readme_admin_signs_in_and_a_disabled_user_is_locked_out(server: Liv
     listing = atrium(server, "users", "list")
     assert re.search(rf"^{name}\s+password", listing, re.M)
 
+    repo_id = f"{name}/mine"
+    HfApi(endpoint=server.url, token=token).create_repo(repo_id)
+    xet = xet_write(server, repo_id, token)
+    assert xet.dedup().status_code in (200, 404)  # the Xet token works: a chunk is known or not
+
     atrium(server, "users", "disable", name)
     assert signed_in_as(browser) is None, "the session outlived the disabling"
+    assert xet.dedup().status_code == 401, "a Xet token outlived the disabling"
     answer = httpx.get(f"{server.url}/api/whoami-v2", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 401 and "disabled" in answer.json()["error"]
     assert "disabled" in atrium(server, "users", "list")
