@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from app.hub import commit_write, read, write
+from app.hub import commit_write, people, read, write
 
 router = APIRouter()
 router.include_router(write.router)
 router.include_router(commit_write.router)
 router.include_router(read.router)
+router.include_router(people.router)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     false,
+    func,
     or_,
     select,
     true,
@@ -169,3 +170,15 @@ def head_commits(session: Session, repos: list[Repo]) -> dict[int, tuple[str, st
         .where(Ref.repo_id.in_([r.id for r in repos]), Ref.name == HEADS + DEFAULT_BRANCH)
     )
     return {repo_id: (sha, tree) for repo_id, sha, tree in rows}
+
+
+def visible_counts(session: Session, principal: Principal, namespace: str) -> dict[str, int]:
+    """How many repos of each type the caller sees in namespace (a profile's counts)."""
+    rows = session.execute(
+        select(Repo.type, func.count())
+        .where(Repo.namespace == namespace, _visible(session, principal))
+        .group_by(Repo.type)
+    ).tuples()
+    counts = {"model": 0, "dataset": 0, "space": 0}
+    counts.update({kind: int(n) for kind, n in rows})
+    return counts

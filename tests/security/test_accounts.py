@@ -84,6 +84,19 @@ def test_org_roles_decide_reads_and_writes_and_removal_is_immediate(server: Live
     with pytest.raises(RepositoryNotFoundError):
         HfApi(endpoint=server.url, token=outsider_token).model_info(repo_id)
 
+    # The people API: counts are of what the caller may see; roles only for insiders.
+    overview = reading.get_organization_overview(org)
+    assert (overview.fullname, overview.num_users, overview.num_models) == ("The Team", 3, 1)
+    assert (
+        HfApi(endpoint=server.url, token=outsider_token).get_organization_overview(org).num_models
+        == 0
+    )
+    members = {m.username: getattr(m, "role", None) for m in reading.list_organization_members(org)}
+    assert members == {owner: "admin", reader: "read", writer: "write"}
+    outside = HfApi(endpoint=server.url).list_organization_members(org)
+    assert {getattr(m, "role", None) for m in outside} == {None}
+    assert [o.name for o in reading.get_user_overview(reader).orgs] == [org]
+
     # A role change and a removal take effect on the very next request.
     atrium(server, "orgs", "add-member", org, reader, "--role", "write")
     reading.upload_file(path_or_fileobj=b"now", path_in_repo="r.txt", repo_id=repo_id)
