@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Any
 
-from app.auth.service import namespace_taken
+from fastapi import APIRouter, Response
+from sqlalchemy import select
+
+from app.auth.accounts import org_members
+from app.auth.models import Organization, User
+from app.auth.service import namespace_taken, user_orgs
 from app.errors import NotFound
 from app.repos.models import Repo
 from app.repos.search import RepoQuery, search_repos
@@ -143,4 +148,20 @@ def profile(page: PageDep, namespace: str) -> Response:
         (title, repo_type, _repos(page, repo_type, "lastModified", PROFILE_ROWS, author=namespace))
         for title, repo_type in kinds
     ]
-    return page.render("profile.html", namespace=namespace, sections=sections)
+    org = page.db.scalar(select(Organization).where(Organization.name == namespace))
+    context: dict[str, Any] = {}
+    if org is not None:
+        members = org_members(page.db, org)
+        viewer = page.principal
+        insider = viewer.is_admin or any(m.name == viewer.name for m in members)
+        context = {
+            "org": org,
+            "members": members,
+            "show_roles": insider,
+            "can_manage": viewer.is_admin
+            or any(m.name == viewer.name and m.role == "admin" for m in members),
+        }
+    else:
+        user = page.db.scalar(select(User).where(User.name == namespace))
+        context = {"orgs": [o for o, _ in user_orgs(page.db, user)] if user else []}
+    return page.render("profile.html", namespace=namespace, sections=sections, **context)

@@ -217,3 +217,60 @@ def test_promote_demote_and_delete_with_transfer(server: LiveServer) -> None:
         follow_redirects=True,
     )
     assert got.content == b"kept"
+
+
+def test_org_pages_create_manage_members_and_show_them(server: LiveServer) -> None:
+    from tests.web.test_pages_http import csrf_of, signed_in
+
+    admin = signed_in(server)
+    member = signed_in(server)
+    org = f"web{secrets.token_hex(3)}"
+    page = admin.client.get("/organizations/new")
+    assert page.status_code == 200 and "Create an organization" in page.text
+    made = admin.client.post(
+        "/organizations/new",
+        data={"name": org, "fullname": "Web Team", "csrf_token": csrf_of(page.text)},
+    )
+    assert made.status_code == 303 and made.headers["location"] == f"/organizations/{org}/settings"
+    settings = admin.client.get(f"/organizations/{org}/settings")
+    assert settings.status_code == 200 and admin.name in settings.text
+    added = admin.client.post(
+        f"/organizations/{org}/settings/members",
+        data={"user": member.name, "role": "read", "csrf_token": csrf_of(settings.text)},
+    )
+    assert added.status_code == 303
+    assert re.search(rf"{member.name}\s+read", atrium(server, "orgs", "members", org))
+
+    # The member sees the org on their profile and among the new-repo owners only once
+    # they may write; its settings are not theirs.
+    profile = member.client.get(f"/{member.name}").text
+    assert f'href="/{org}"' in profile
+    assert f'value="{org}"' not in member.client.get("/new").text
+    assert member.client.get(f"/organizations/{org}/settings").status_code == 403
+    settings = admin.client.get(f"/organizations/{org}/settings")
+    admin.client.post(
+        f"/organizations/{org}/settings/members",
+        data={"user": member.name, "role": "write", "csrf_token": csrf_of(settings.text)},
+    )
+    assert f'value="{org}"' in member.client.get("/new").text
+    org_page = httpx.get(f"{server.url}/{org}").text
+    assert "Web Team" in org_page and member.name in org_page
+    assert ">write<" not in org_page, "roles shown to an anonymous visitor"
+
+    # A wrong name is an error on the page; removal and deletion work from it.
+    settings = admin.client.get(f"/organizations/{org}/settings")
+    wrong = admin.client.post(
+        f"/organizations/{org}/settings/members",
+        data={"user": "nobody-here", "role": "read", "csrf_token": csrf_of(settings.text)},
+    )
+    assert wrong.status_code == 200 and "not found" in wrong.text
+    admin.client.post(
+        f"/organizations/{org}/settings/members/{member.name}/remove",
+        data={"csrf_token": csrf_of(settings.text)},
+    )
+    assert member.name not in atrium(server, "orgs", "members", org)
+    gone = admin.client.post(
+        f"/organizations/{org}/settings/delete", data={"csrf_token": csrf_of(settings.text)}
+    )
+    assert gone.status_code == 303
+    assert httpx.get(f"{server.url}/{org}").status_code == 404
