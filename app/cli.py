@@ -385,23 +385,41 @@ def tokens() -> None:
 )
 @click.option("--label", default="", help="A name to recognise the token by.")
 @click.option("--expires", default=None, help="Lifetime, e.g. 12h, 30d, 4w, 1y; default never.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    metavar="ENTITY=read|write",
+    help="Make a fine-grained token that may only do this (repeatable): ENTITY is a namespace "
+    "(acme) or a repo (acme/bert, datasets/acme/corpus, spaces/acme/demo).",
+)
 @friendly_errors
-def tokens_create(user: str, role: str, label: str, expires: str | None) -> None:
+def tokens_create(
+    user: str, role: str, label: str, expires: str | None, scopes: tuple[str, ...]
+) -> None:
     """Create a token for USER; the token is the last line of stdout."""
     from app.audit.service import CLI, record_token
     from app.auth.accounts import expiry
+    from app.auth.permissions import Scope
     from app.auth.service import create_token, get_user
     from app.db.engine import write_transaction
 
     app = _ready_app()
     until = expiry(expires)
+    parsed = [Scope.parse(text) for text in scopes]
     with write_transaction(app.state.sessionmaker) as session:
         issued = create_token(
-            session, get_user(session, user), role=role, label=label, expires_at=until
+            session,
+            get_user(session, user),
+            role=role,
+            label=label,
+            expires_at=until,
+            scopes=parsed,
         )
         record_token(session, CLI, "token.create", issued.token, user)
     ending = f", expiring {until:%Y-%m-%d %H:%M} UTC" if until else ""
-    click.echo(f"created {role} token for {user}{ending}:")
+    kind = "fine-grained (" + ", ".join(scopes) + ")" if parsed else role
+    click.echo(f"created {kind} token for {user}{ending}:")
     click.echo(issued.secret)
 
 
@@ -411,6 +429,7 @@ def tokens_create(user: str, role: str, label: str, expires: str | None) -> None
 def tokens_list(user: str) -> None:
     """List USER's tokens: id, label, role, created, last used, expiry (never the secret)."""
     from app.auth.accounts import user_tokens
+    from app.auth.permissions import token_scopes
     from app.auth.service import get_user
     from app.db.base import utcnow
 
@@ -424,11 +443,15 @@ def tokens_list(user: str) -> None:
                 expires = f"{token.expires_at:%Y-%m-%d %H:%M}"
                 expires += " (expired)" if token.expires_at <= now else ""
             used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
+            scopes = token_scopes(token)
+            role = token.role
+            if scopes is not None:
+                role += " " + ",".join(f"{s.entity}={s.permission}" for s in scopes)
             rows.append(
                 (
                     str(token.id),
                     token.label,
-                    token.role,
+                    role,
                     f"…{token.hint}",
                     f"{token.created_at:%Y-%m-%d %H:%M}",
                     used,

@@ -119,7 +119,7 @@ def _principal(request: Request, session: Session) -> Principal:
             session.commit()  # one connection at a time: the read's goes back first
             with write_transaction(get_sessionmaker(request)) as writer:
                 note_token_use(writer, token.id)
-        return Principal(user=user, token=token, role=token.role)
+        return Principal.of_token(user, token)
     session_hook = getattr(request.app.state, "session_principal", None)
     principal: Principal | None = session_hook(request, session) if session_hook else None
     return principal or Principal()

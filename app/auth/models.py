@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, UTCDateTime, utcnow
@@ -47,13 +47,15 @@ class Token(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     label: Mapped[str] = mapped_column(String(100))
-    role: Mapped[str] = mapped_column(String(16))  # read | write
+    role: Mapped[str] = mapped_column(String(16))  # read | write | fineGrained
     digest: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the token
     hint: Mapped[str] = mapped_column(String(16))  # the last characters, shown in lists
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: never
+    # A fine-grained token's grants, [{"entity", "permission"}] (`permissions.Scope`).
+    scopes: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
 
 
 class BrowserSession(Base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,6 +15,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import Membership, Organization, Token, User
+from app.auth.permissions import Scope
 from app.db.base import utcnow
 from app.errors import BadRequest, Conflict, InvalidName, NotFound, Unauthorized
 
@@ -21,6 +23,7 @@ TOKEN_PREFIX = "atr_"
 TOKEN_RANDOM_BYTES = 30  # 40 url-safe characters
 TOKEN_PATTERN = re.compile(r"^atr_[A-Za-z0-9_-]{40}$")
 ROLES = ("read", "write")  # what a token may do
+FINE_GRAINED = "fineGrained"  # the role of a token limited by scopes, as the Hub names it
 # What an organization's member may do: read its private repos; also write every one of its
 # repos and create new ones; also manage its members.
 MEMBER_ROLES = ("read", "write", "admin")
@@ -157,8 +160,12 @@ def create_token(
     role: str = "write",
     label: str = "",
     expires_at: datetime | None = None,
+    scopes: Sequence[Scope] | None = None,
 ) -> IssuedToken:
-    if role not in ROLES:
+    """A new token. With scopes it is fine-grained: it may do only what they name."""
+    if scopes:
+        role = FINE_GRAINED
+    elif role not in ROLES:
         raise BadRequest(f"unknown role {role!r}; use one of: {', '.join(ROLES)}")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_RANDOM_BYTES)
     token = Token(
@@ -168,6 +175,7 @@ def create_token(
         digest=hash_token(secret),
         hint=secret[-4:],
         expires_at=expires_at,
+        scopes=[scope.as_json() for scope in scopes] if scopes else None,
     )
     session.add(token)
     session.flush()

@@ -84,12 +84,13 @@ def open_repo(
     with get_sessionmaker(request)() as session:
         principal = get_principal(request, session)
         repo = find_repo(session, repo_type, f"{namespace}/{name}")
-        if repo is None or not can_read(session, principal, repo.namespace, repo.private):
+        key = (repo.type, repo.repo_id) if repo is not None else None
+        if repo is None or not can_read(session, principal, repo.namespace, repo.private, key):
             _challenge(principal)
             raise RepoNotFound(f"Repository not found: {namespace}/{name}")
         if write:
             _challenge(principal)
-            require_write(session, principal, repo.namespace)
+            require_write(session, principal, repo.namespace, key)
         request.state.repo_id = repo.repo_id
         return GitRepo(repo.id, advertised_refs(session, repo))
 

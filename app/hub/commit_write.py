@@ -389,7 +389,7 @@ def duplicate_lfs_files(
     with write_transaction(factory) as session:
         source = get_repo(session, principal, source_path.repo_type, source_path.repo_id)
         target = get_repo(session, principal, body.target.type or "model", body.target.name)
-        require_write(session, principal, target.namespace)
+        require_write(session, principal, target.namespace, (target.type, target.repo_id))
         found = linked_sizes(session, source.id, oids)
         check_upload(session, request.app.state.settings, target.namespace, Upload(lfs=found))
         rows = [{"repo_id": target.id, "oid": oid} for oid in found]

@@ -66,10 +66,11 @@ def check(session: Session, granted: Grant, *, write: bool) -> Repo:
     if repo is None:
         raise Unauthorized("The repository of this credential no longer exists")
     principal = _principal(session, granted)
-    if not can_read(session, principal, repo.namespace, repo.private):
+    key = (repo.type, repo.repo_id)
+    if not can_read(session, principal, repo.namespace, repo.private, key):
         raise RepoNotFound(f"Repository not found: {repo.repo_id}")
     if write:
-        require_write(session, principal, repo.namespace)
+        require_write(session, principal, repo.namespace, key)
     return repo
 
 
@@ -88,4 +89,4 @@ def _principal(session: Session, granted: Grant) -> Principal:
         raise Unauthorized("The token this credential was derived from has been revoked")
     if token.expires_at is not None and token.expires_at <= utcnow():
         raise Unauthorized("The token this credential was derived from has expired")
-    return Principal(user=user, token=token, role=token.role)
+    return Principal.of_token(user, token)

@@ -73,10 +73,11 @@ def get_repo(
     """The repo if the caller may see it (and write it), else RepoNotFound: never 403 for a
     hidden repo, so its existence does not leak (ARCHITECTURE.md §6)."""
     repo = find_repo(session, repo_type, repo_id)
-    if repo is None or not can_read(session, principal, repo.namespace, repo.private):
+    key = (repo.type, repo.repo_id) if repo is not None else None
+    if repo is None or not can_read(session, principal, repo.namespace, repo.private, key):
         raise RepoNotFound(f"Repository not found: {repo_id}")
     if write:
-        require_write(session, principal, repo.namespace)
+        require_write(session, principal, repo.namespace, key)
     return repo
 
 

@@ -104,7 +104,7 @@ def render_repo_page(
 
 
 def write_access(page: Page, repo: Repo) -> bool:
-    return can_write(page.db, page.principal, repo.namespace)
+    return can_write(page.db, page.principal, repo.namespace, (repo.type, repo.repo_id))
 
 
 def get_renderer(request: Request) -> CardRenderer:

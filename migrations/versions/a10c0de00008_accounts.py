@@ -1,4 +1,4 @@
-"""accounts: disabled users, expiring tokens
+"""accounts: disabled users, expiring and fine-grained tokens
 
 Revision ID: a10c0de00008
 Revises: a10c0de00007
@@ -26,10 +26,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("disabled_at", UTCDateTime(timezone=True), nullable=True))
     with op.batch_alter_table("tokens", schema=None) as batch_op:
         batch_op.add_column(sa.Column("expires_at", UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("scopes", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tokens", schema=None) as batch_op:
+        batch_op.drop_column("scopes")
         batch_op.drop_column("expires_at")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("disabled_at")

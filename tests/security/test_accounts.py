@@ -4,14 +4,17 @@ through huggingface_hub, git-style HTTP and the web sign-in, at once."""
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+from pathlib import Path
 
 import httpx
 import pytest
-from huggingface_hub import HfApi
+from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
+from tests.git.gitkit import Git, repo_url
 from tests.live import LiveServer
 from tests.security.test_derived_credentials import xet_write
 
@@ -274,3 +277,67 @@ def test_org_pages_create_manage_members_and_show_them(server: LiveServer) -> No
     )
     assert gone.status_code == 303
     assert httpx.get(f"{server.url}/{org}").status_code == 404
+
+
+def test_a_fine_grained_token_writes_its_one_repo_and_nothing_else(
+    server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)  # the default client: Xet
+    name, full = new_user(server)
+    owner = HfApi(endpoint=server.url, token=full)
+    for repo in ("granted", "other"):
+        owner.create_repo(f"{name}/{repo}", private=True)
+    out = atrium(server, "tokens", "create", name, "--scope", f"{name}/granted=write")
+    assert "fine-grained" in out
+    narrow = out.strip().splitlines()[-1]
+    assert f"fineGrained {name}/granted=write" in atrium(server, "tokens", "list", name)
+    api = HfApi(endpoint=server.url, token=narrow)
+
+    access = api.whoami()["auth"]["accessToken"]
+    assert access["role"] == "fineGrained"
+    assert access["fineGrained"]["scoped"] == [
+        {
+            "entity": {"type": "model", "name": f"{name}/granted"},
+            "permissions": ["repo.content.read", "repo.write"],
+        }
+    ]
+
+    # Its one repo: through Xet (the default), LFS, and git push.
+    api.upload_file(
+        path_or_fileobj=os.urandom(80_000), path_in_repo="w.bin", repo_id=f"{name}/granted"
+    )
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    api.upload_file(
+        path_or_fileobj=os.urandom(80_000), path_in_repo="l.bin", repo_id=f"{name}/granted"
+    )
+    git = Git(tmp_path / "home")
+    work = git.clone(repo_url(server, f"{name}/granted", narrow), tmp_path / "granted")
+    git.commit_files(work, {"notes.txt": "by git\n"}, "git push")
+    git.run("push", "-q", "origin", "HEAD:main", cwd=work)
+    files = set(owner.list_repo_files(f"{name}/granted"))
+    assert {"w.bin", "l.bin", "notes.txt"} <= files
+
+    # Nothing else: another private repo of the same user is invisible, not writable (API,
+    # git), and no new repo can be made.
+    with pytest.raises(RepositoryNotFoundError):
+        api.model_info(f"{name}/other")
+    with pytest.raises(RepositoryNotFoundError):
+        api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=f"{name}/other")
+    denied = git.run(
+        "clone", repo_url(server, f"{name}/other", narrow), str(tmp_path / "o"), check=False
+    )
+    assert denied.returncode != 0
+    with pytest.raises(HfHubHTTPError) as create:
+        api.create_repo(f"{name}/new-one")
+    assert create.value.response.status_code == 403
+    assert "fine-grained token has no write permission" in create.value.response.text
+    listed = {m.id for m in api.list_models(author=name)}
+    assert listed == set(), "a fine-grained token listed private repos it does not name"
+    # A read scope reads and does not write.
+    reader = atrium(server, "tokens", "create", name, "--scope", f"{name}=read").strip()
+    reading = HfApi(endpoint=server.url, token=reader.splitlines()[-1])
+    assert reading.model_info(f"{name}/other").id == f"{name}/other"
+    with pytest.raises(HfHubHTTPError) as write:
+        reading.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=f"{name}/other")
+    assert write.value.response.status_code == 403
+    assert "invalid scope" in refused(server, "tokens", "create", name, "--scope", "nope")
