@@ -11,6 +11,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record, record_token
+from app.auth.accounts import change_password
 from app.auth.models import User
 from app.auth.ratelimit import Limit, count_failure, retry_after, too_many
 from app.auth.service import (
@@ -189,3 +190,40 @@ async def new_repo(page: PageDep, blobs: BlobsDep) -> Response:
             error=exc.message,
         )
     return page.redirect(repo_url(repo))
+
+
+# --- password ---------------------------------------------------------------------------
+
+
+@router.get("/settings/password")
+def password_form(page: PageDep) -> Response:
+    page.require_user()
+    return page.render("password.html", min_length=page.settings.min_password_length)
+
+
+@router.post("/settings/password")
+async def change_password_page(page: PageDep) -> Response:
+    """The current password, then the new one twice; every other browser is signed out."""
+    form = await page.form()
+    principal = page.require_user()
+    assert principal.user is not None
+    minimum = page.settings.min_password_length
+    error = None
+    if not verify_password(principal.user, form.get("current", "")):
+        error = "The current password is wrong"
+    elif form.get("new", "") != form.get("again", ""):
+        error = "The two new passwords differ"
+    if error is None:
+        try:
+            with write_transaction(page.request.app.state.sessionmaker) as db:
+                user = change_password(db, principal.user.name, form.get("new", ""), minimum)
+                record(db, _actor(page), "user.password", user.name)
+        except AtriumError as exc:
+            error = exc.message
+    if error is not None:
+        return page.render("password.html", status_code=400, min_length=minimum, error=error)
+    page.db.rollback()
+    changed = page.db.get(User, principal.user.id)
+    assert changed is not None
+    sign_in(page.session, changed, page.request.app.state.sessionmaker)  # this browser stays
+    return page.render("password.html", min_length=minimum, done=True)

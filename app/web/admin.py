@@ -1,11 +1,13 @@
-"""Pages for site administrators: the audit log. Anyone else gets the plain 404 page, so the
-page does not tell that it exists."""
+"""Pages for site administrators: the audit log and the users. Anyone else gets the plain
+404 page, so the page does not tell that it exists."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from app.audit.service import ACTIONS, events
+from app.audit.service import ACTIONS, Actor, events, record
+from app.auth.accounts import list_users, repo_count, set_admin, set_disabled
+from app.db.engine import write_transaction
 from app.errors import NotFound
 from app.web.pages import PageDep, PageRoute
 
@@ -30,3 +32,32 @@ def audit_page(
     return page.render(
         "admin_audit.html", events=rows, actions=ACTIONS, filters=filters, older=older
     )
+
+
+@router.get("/admin/users")
+def users_page(page: PageDep) -> Response:
+    if not page.require_user().is_admin:
+        raise NotFound("Page not found")
+    rows = [(user, repo_count(page.db, user.name)) for user in list_users(page.db)]
+    return page.render("admin_users.html", rows=rows)
+
+
+ACCOUNT_ACTIONS = {
+    "disable": (set_disabled, True, "user.disable"),
+    "enable": (set_disabled, False, "user.enable"),
+    "promote": (set_admin, True, "user.promote"),
+    "demote": (set_admin, False, "user.demote"),
+}
+
+
+@router.post("/admin/users/{name}/{action}")
+async def user_action(page: PageDep, name: str, action: str) -> Response:
+    """Disable, enable, promote or demote an account, as `atrium users` does."""
+    await page.form()
+    if not page.require_user().is_admin or action not in ACCOUNT_ACTIONS:
+        raise NotFound("Page not found")
+    change, flag, audit = ACCOUNT_ACTIONS[action]
+    with write_transaction(page.request.app.state.sessionmaker) as db:
+        change(db, name, flag)
+        record(db, Actor.of(page.request, page.principal, "web"), audit, name)
+    return page.redirect("/admin/users")

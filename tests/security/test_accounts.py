@@ -341,3 +341,45 @@ def test_a_fine_grained_token_writes_its_one_repo_and_nothing_else(
         reading.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=f"{name}/other")
     assert write.value.response.status_code == 403
     assert "invalid scope" in refused(server, "tokens", "create", name, "--scope", "nope")
+
+
+def test_web_password_change_and_the_admins_users_page(server: LiveServer) -> None:
+    from tests.web.test_pages_http import csrf_of
+
+    name, _ = new_user(server, password=PASSWORD)
+    other = web_sign_in(server, name, PASSWORD)
+    browser = web_sign_in(server, name, PASSWORD)
+    form = browser.get("/settings/password").text
+    short = browser.post(
+        "/settings/password",
+        data={"current": PASSWORD, "new": "short", "again": "short", "csrf_token": csrf_of(form)},
+    )
+    assert short.status_code == 400 and "too short" in short.text
+    wrong = browser.post(
+        "/settings/password",
+        data={"current": "nope", "new": "x" * 12, "again": "x" * 12, "csrf_token": csrf_of(form)},
+    )
+    assert wrong.status_code == 400 and "current password is wrong" in wrong.text
+    done = browser.post(
+        "/settings/password",
+        data={"current": PASSWORD, "new": "x" * 12, "again": "x" * 12, "csrf_token": csrf_of(form)},
+    )
+    assert done.status_code == 200 and "was changed" in done.text
+    assert signed_in_as(browser) == name, "the browser that changed it stays signed in"
+    assert signed_in_as(other) is None, "another browser kept its session"
+    assert signed_in_as(web_sign_in(server, name, "x" * 12)) == name
+
+    # The users page: for admins only; its buttons do what `atrium users` does.
+    assert browser.get("/admin/users").status_code == 404
+    admin, _ = new_user(server, password=PASSWORD)
+    atrium(server, "users", "promote", admin)
+    boss = web_sign_in(server, admin, PASSWORD)
+    page = boss.get("/admin/users")
+    assert page.status_code == 200 and name in page.text
+    boss.post(f"/admin/users/{name}/disable", data={"csrf_token": csrf_of(page.text)})
+    assert signed_in_as(browser) is None
+    assert re.search(rf"^{name}\s.*disabled", atrium(server, "users", "list"), re.M)
+    boss.post(f"/admin/users/{name}/enable", data={"csrf_token": csrf_of(page.text)})
+    assert "disabled" not in re.search(
+        rf"^{name}\s.*$", atrium(server, "users", "list"), re.M
+    ).group(0)  # type: ignore[union-attr]
