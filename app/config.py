@@ -73,6 +73,30 @@ class Settings(BaseSettings):
         description="addresses or networks (comma-separated, * for any) of reverse proxies "
         "whose X-Forwarded-For names the client",
     )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect provider for web single sign-on (its discovery document "
+        "is ISSUER/.well-known/openid-configuration); unset: no single sign-on",
+    )
+    oidc_client_id: str | None = Field(default=None, description="this hub's OIDC client id")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="this hub's OIDC client secret"
+    )
+    oidc_username_claim: str = Field(
+        default="preferred_username",
+        description="ID token claim that names a user signed in for the first time",
+    )
+    oidc_groups_claim: str | None = Field(
+        default=None,
+        description="ID token claim listing groups ORG:ROLE (or ORG, read) that make the "
+        "user a member of existing organizations at each sign-in",
+    )
+    oidc_button: str = Field(
+        default="Single sign-on", description="label of the sign-in page's SSO button"
+    )
+    password_login: bool = Field(
+        default=True, description="accept web sign-in with a local password (false: SSO only)"
+    )
     min_password_length: int = Field(
         default=10, ge=1, description="shortest password accepted for web sign-in"
     )

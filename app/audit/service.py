@@ -34,6 +34,7 @@ ACTIONS = (
     "org.member.remove",
     "org.delete",
     "login.failed",
+    "login.sso",
     "token.create",
     "token.revoke",
     "repo.create",

@@ -20,6 +20,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set by `atrium users disable`: the account's tokens and sessions stop working at once.
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # "ISSUER SUBJECT" of the single sign-on identity this account was made from (app.auth.oidc).
+    oidc_subject: Mapped[str | None] = mapped_column(String(512), unique=True)
 
 
 class Organization(Base):

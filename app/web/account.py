@@ -25,12 +25,13 @@ from app.auth.service import (
 )
 from app.db.engine import write_transaction
 from app.deps import BlobsDep
-from app.errors import AtriumError, NotFound
+from app.errors import AtriumError, Forbidden, NotFound
 from app.http import client_ip
 from app.repos.manage import create_repo
 from app.repos.paths import REPO_TYPES
 from app.web.pages import Page, PageDep, PageRoute
 from app.web.session import sign_in, sign_out
+from app.web.sso import login_context
 from app.web.urls import repo_url, safe_next
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -43,7 +44,7 @@ NAME_LENGTH = 96  # the longest user name (auth.service.NAME_PATTERN)
 def login_form(page: PageDep, next: str | None = None) -> Response:
     if page.session.user is not None:
         return page.redirect(safe_next(next))
-    return page.render("login.html", next=safe_next(next))
+    return page.render("login.html", next=safe_next(next), **login_context(page.settings))
 
 
 @router.post("/login")
@@ -51,6 +52,8 @@ async def login(page: PageDep) -> Response:
     """Refused with 429 once the account or the address failed too often, before the password
     is looked at: a limit that let the right password through would let guessing go on."""
     form = await page.form()
+    if not page.settings.password_login:
+        raise Forbidden("Password sign-in is switched off here; use single sign-on")
     target = safe_next(form.get("next"))
     name = form.get("username", "").strip()[:NAME_LENGTH]
     limits = _login_limits(page, name)
@@ -62,7 +65,13 @@ async def login(page: PageDep) -> Response:
         with write_transaction(page.request.app.state.sessionmaker) as db:
             count_failure(db, limits)
             record(db, Actor(None, client_ip(page.request), "web"), "login.failed", name)
-        return page.render("login.html", status_code=401, next=target, error=LOGIN_ERROR)
+        return page.render(
+            "login.html",
+            status_code=401,
+            next=target,
+            error=LOGIN_ERROR,
+            **login_context(page.settings),
+        )
     sign_in(page.session, user, page.request.app.state.sessionmaker)
     return page.redirect(target)
 

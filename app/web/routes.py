@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from app.errors import NotFound
-from app.web import account, admin, browse, orgs, repo_pages
+from app.web import account, admin, browse, orgs, repo_pages, sso
 from app.web.pages import STATIC_DIR, static_version
 
 STATIC_TYPES = {
@@ -38,6 +38,7 @@ def static_file(name: str) -> Response:
     return Response(path.read_bytes(), media_type=media, headers=headers)
 
 
+router.include_router(sso.router)
 router.include_router(account.router)
 router.include_router(admin.router)
 router.include_router(orgs.router)

@@ -1,4 +1,4 @@
-"""accounts: disabled users, expiring and fine-grained tokens
+"""accounts: disabled users, single sign-on identities, expiring and fine-grained tokens
 
 Revision ID: a10c0de00008
 Revises: a10c0de00007
@@ -24,6 +24,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("disabled_at", UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("oidc_subject", sa.String(length=512), nullable=True))
+        batch_op.create_unique_constraint(batch_op.f("uq_users_oidc_subject"), ["oidc_subject"])
     with op.batch_alter_table("tokens", schema=None) as batch_op:
         batch_op.add_column(sa.Column("expires_at", UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("scopes", sa.JSON(), nullable=True))
@@ -34,4 +36,6 @@ def downgrade() -> None:
         batch_op.drop_column("scopes")
         batch_op.drop_column("expires_at")
     with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_users_oidc_subject"), type_="unique")
+        batch_op.drop_column("oidc_subject")
         batch_op.drop_column("disabled_at")
