@@ -260,7 +260,7 @@ def users_delete(name: str, transfer_to: str | None) -> None:
 
 @main.group()
 def orgs() -> None:
-    """Manage organizations and their members (roles: read, write, admin)."""
+    """Manage organizations and their members (roles: read, contributor, write, admin)."""
 
 
 @orgs.command("create")
@@ -315,10 +315,11 @@ def orgs_members(org: str) -> None:
 @click.argument("user")
 @click.option(
     "--role",
-    type=click.Choice(["read", "write", "admin"]),
+    type=click.Choice(["read", "contributor", "write", "admin"]),
     default="write",
     show_default=True,
-    help="read: its private repos; write: also write and create repos; admin: also members.",
+    help="read: its private repos; contributor: also create repos and write those; write: "
+    "also every repo; admin: also members.",
 )
 @friendly_errors
 def orgs_add_member(org: str, user: str, role: str) -> None:

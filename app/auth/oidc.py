@@ -1,9 +1,10 @@
 """Single sign-on with OpenID Connect: the authorization code flow with PKCE against the
 provider named by ATRIUM_OIDC_ISSUER (its discovery document and keys), the ID token checked
-by authlib (signature from the provider's JWKS, `iss`, `aud`, `exp`, `iat`, `nonce`), and the
-account it signs in: the one made from the same identity before, or a new one named by
-ATRIUM_OIDC_USERNAME_CLAIM. ATRIUM_OIDC_GROUPS_CLAIM may list `ORG:ROLE` groups that make the
-user a member of existing organizations at each sign-in. No HTTP routes here (app.web.sso)."""
+by joserfc, authlib's JOSE library (signature from the provider's JWKS, `iss`, `aud`, `exp`,
+`nonce`), and the account it signs in: the one made from the same identity before, or a new
+one named by ATRIUM_OIDC_USERNAME_CLAIM. ATRIUM_OIDC_GROUPS_CLAIM may list `ORG:ROLE` groups
+that make the user a member of existing organizations at each sign-in. No HTTP routes here
+(app.web.sso)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from authlib.jose import JsonWebKey, JsonWebToken, KeySet
-from authlib.jose.errors import JoseError
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -104,7 +106,10 @@ def provider(settings: Settings) -> ProviderInfo:
 
 def _keys(info: ProviderInfo, *, fresh: bool = False) -> KeySet:
     document = _cached(info.jwks_uri, lambda: _get_json(info.jwks_uri), fresh=fresh)
-    return JsonWebKey.import_key_set(document)
+    try:
+        return KeySet.import_key_set(document)
+    except (JoseError, ValueError, KeyError, TypeError) as exc:
+        raise SsoUnavailable(f"The provider's keys could not be read ({exc})") from None
 
 
 def start(settings: Settings, redirect_uri: str, next_url: str) -> tuple[str, Attempt]:
@@ -163,25 +168,25 @@ def verify_id_token(settings: Settings, id_token: str, *, nonce: str) -> dict[st
     """The claims of an ID token signed by the provider for this client; Unauthorized for a
     bad signature, another issuer or audience, an expired token or a replayed nonce."""
     info = provider(settings)
-    options = {
-        "iss": {"essential": True, "value": info.issuer},
-        "aud": {"essential": True, "value": settings.oidc_client_id},
-        "sub": {"essential": True},
-        "exp": {"essential": True},
-        "nonce": {"essential": True, "value": nonce},
-    }
-    jwt = JsonWebToken(ALGORITHMS)
+    registry = jwt.JWTClaimsRegistry(
+        leeway=LEEWAY_S,
+        iss={"essential": True, "value": info.issuer},
+        aud={"essential": True, "value": settings.oidc_client_id or ""},
+        sub={"essential": True},
+        exp={"essential": True},
+        nonce={"essential": True, "value": nonce},
+    )
     for fresh in (False, True):  # a key rotated since the last fetch: fetch them once more
         try:
-            claims = jwt.decode(id_token, _keys(info, fresh=fresh), claims_options=options)
-            claims.validate(leeway=LEEWAY_S)
-            return dict(claims)
+            token = jwt.decode(id_token, _keys(info, fresh=fresh), algorithms=ALGORITHMS)
+            registry.validate(token.claims)
+            return dict(token.claims)
         except JoseError as exc:
-            if fresh or "key" not in str(exc).lower():
+            rotated = "key" in type(exc).__name__.lower() or "key" in str(exc).lower()
+            if fresh or not rotated:
                 raise Unauthorized(f"The single sign-on ID token was refused ({exc})") from None
-        except ValueError as exc:  # no key matches the token's kid
-            if fresh:
-                raise Unauthorized(f"The single sign-on ID token was refused ({exc})") from None
+        except ValueError as exc:  # not a JWT at all
+            raise Unauthorized(f"The single sign-on ID token was refused ({exc})") from None
     raise Unauthorized("The single sign-on ID token was refused")
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import Membership, Organization, Token, User
 from app.errors import BadRequest, Forbidden, Unauthorized
+from app.repos.models import Repo
 
 SCOPE_PERMISSIONS = ("read", "write")
 _TYPE_PREFIXES = {"datasets/": "dataset", "spaces/": "space"}
@@ -83,6 +84,7 @@ class Principal:
     scopes: tuple[Scope, ...] | None = None
     _write_namespaces: set[str] | None = field(default=None, repr=False)
     _read_namespaces: set[str] | None = field(default=None, repr=False)
+    _contributor_namespaces: set[str] = field(default_factory=set, repr=False)
 
     @classmethod
     def of_token(cls, user: User, token: Token) -> Principal:
@@ -118,11 +120,19 @@ class Principal:
             ).tuples()
             self._read_namespaces = {self.user.name}
             self._write_namespaces = {self.user.name}
+            self._contributor_namespaces = set()
             for org_name, role in rows:
                 self._read_namespaces.add(org_name)
                 if role in ("write", "admin"):
                     self._write_namespaces.add(org_name)
+                elif role == "contributor":
+                    self._contributor_namespaces.add(org_name)
         return self._write_namespaces if write else self._read_namespaces
+
+    def contributes_to(self, session: Session, namespace: str) -> bool:
+        """Whether the user is a contributor of the org: creates repos, writes their own."""
+        self.user_namespaces(session, write=True)
+        return namespace in self._contributor_namespaces
 
     def namespaces(self, session: Session, *, write: bool) -> set[str]:
         """The namespaces whose every private repo this caller may read (or write): the
@@ -156,17 +166,42 @@ def can_read(
 
 
 def can_write(
-    session: Session, principal: Principal, namespace: str, repo: RepoKey | None = None
+    session: Session,
+    principal: Principal,
+    namespace: str,
+    repo: RepoKey | None = None,
+    *,
+    create: bool = False,
 ) -> bool:
+    """Whether the caller may write repo (or, with create, make a new repo) in namespace."""
     if principal.user is None or principal.role != "write":
         return False
     if not principal.scoped(namespace, repo, write=True):
         return False
-    return principal.is_admin or namespace in principal.user_namespaces(session, write=True)
+    if principal.is_admin or namespace in principal.user_namespaces(session, write=True):
+        return True
+    if not principal.contributes_to(session, namespace):
+        return False
+    return create or (repo is not None and _created_by(session, repo, principal.user.id))
+
+
+def _created_by(session: Session, repo: RepoKey, user_id: int) -> bool:
+    namespace, _, name = repo[1].partition("/")
+    creator = session.scalar(
+        select(Repo.created_by).where(
+            Repo.type == repo[0], Repo.namespace == namespace, Repo.name == name
+        )
+    )
+    return creator == user_id
 
 
 def require_write(
-    session: Session, principal: Principal, namespace: str, repo: RepoKey | None = None
+    session: Session,
+    principal: Principal,
+    namespace: str,
+    repo: RepoKey | None = None,
+    *,
+    create: bool = False,
 ) -> None:
     """Raise the error the Hub gives: 401 anonymous, 403 read token or foreign namespace."""
     if principal.user is None:
@@ -176,5 +211,10 @@ def require_write(
     if not principal.scoped(namespace, repo, write=True):
         what = f"{repo[1]}" if repo else f"the namespace {namespace!r}"
         raise Forbidden(f"This fine-grained token has no write permission on {what}")
-    if not can_write(session, principal, namespace, repo):
+    if not can_write(session, principal, namespace, repo, create=create):
+        if repo is not None and principal.contributes_to(session, namespace):
+            raise Forbidden(
+                f"Contributors of {namespace!r} write only the repos they created; "
+                "open a pull request instead"
+            )
         raise Forbidden(f"You don't have the rights to write to the namespace {namespace!r}")

@@ -24,9 +24,9 @@ TOKEN_RANDOM_BYTES = 30  # 40 url-safe characters
 TOKEN_PATTERN = re.compile(r"^atr_[A-Za-z0-9_-]{40}$")
 ROLES = ("read", "write")  # what a token may do
 FINE_GRAINED = "fineGrained"  # the role of a token limited by scopes, as the Hub names it
-# What an organization's member may do: read its private repos; also write every one of its
-# repos and create new ones; also manage its members.
-MEMBER_ROLES = ("read", "write", "admin")
+# What an organization's member may do: read its private repos; also create repos and write
+# the ones they created; also write every one of its repos; also manage its members.
+MEMBER_ROLES = ("read", "contributor", "write", "admin")
 # Namespaces follow the Hub's rules (huggingface_hub utils/_validators.py): letters, digits,
 # '-', '_', '.', no leading/trailing or doubled separators, at most 96 characters.
 NAME_PATTERN = re.compile(r"^(?!.*(--|\.\.))[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")

@@ -66,7 +66,7 @@ def create_repo(
     validate_repo_name(name)
     assert principal.user is not None
     with factory() as session:
-        require_write(session, principal, namespace)
+        require_write(session, principal, namespace, create=True)
         if find_repo(session, repo_type, f"{namespace}/{name}") is not None:
             raise Conflict(f"You already created this {repo_type} repo: {namespace}/{name}")
     builder = CommitBuilder(session=None, base_tree=None)
@@ -84,6 +84,7 @@ def create_repo(
                 private=private,
                 settings={},
                 tags=[],
+                created_by=principal.user.id,
             )
             session.add(repo)
             session.flush()

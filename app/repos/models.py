@@ -62,6 +62,8 @@ class Repo(Base):
     derived: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The user who created it: an organization's contributors write the repos they created.
+    created_by: Mapped[int | None] = mapped_column(Integer)
     downloads: Mapped[int] = mapped_column(BigInteger, default=0)
     likes: Mapped[int] = mapped_column(Integer, default=0)
     # Parsed from README.md on the default branch at commit time.

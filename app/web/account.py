@@ -166,7 +166,8 @@ def _namespaces(page: Page) -> list[str]:
     principal = page.require_user()
     assert principal.user is not None
     orgs = user_orgs(page.db, principal.user)
-    return [principal.user.name, *(org.name for org, role in orgs if role in ("write", "admin"))]
+    writable = ("contributor", "write", "admin")
+    return [principal.user.name, *(org.name for org, role in orgs if role in writable)]
 
 
 @router.get("/new")

@@ -1,4 +1,5 @@
-"""accounts: disabled users, single sign-on identities, expiring and fine-grained tokens
+"""accounts: disabled users, single sign-on identities, expiring and fine-grained tokens,
+repo creators (for organization contributors)
 
 Revision ID: a10c0de00008
 Revises: a10c0de00007
@@ -22,6 +23,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("repos", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("created_by", sa.Integer(), nullable=True))
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("disabled_at", UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("oidc_subject", sa.String(length=512), nullable=True))
@@ -32,6 +35,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("repos", schema=None) as batch_op:
+        batch_op.drop_column("created_by")
     with op.batch_alter_table("tokens", schema=None) as batch_op:
         batch_op.drop_column("scopes")
         batch_op.drop_column("expires_at")

@@ -114,6 +114,21 @@ def test_org_roles_decide_reads_and_writes_and_removal_is_immediate(server: Live
     )
     assert lfs.status_code == 404
 
+    # A contributor creates repos and writes those, and only those.
+    helper, helper_token = new_user(server)
+    atrium(server, "orgs", "add-member", org, helper, "--role", "contributor")
+    helping = HfApi(endpoint=server.url, token=helper_token)
+    helping.create_repo(f"{org}/helper-model", private=True)
+    helping.upload_file(
+        path_or_fileobj=b"mine", path_in_repo="m.txt", repo_id=f"{org}/helper-model"
+    )
+    assert helping.model_info(repo_id).id == repo_id  # reads the org's private repos
+    with pytest.raises(HfHubHTTPError) as theirs:
+        helping.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo_id)
+    assert theirs.value.response.status_code == 403
+    assert "write only the repos they created" in theirs.value.response.text
+    HfApi(endpoint=server.url, token=owner_token).delete_repo(f"{org}/helper-model")
+
     # The last admin stays, and an org that owns repos is not deleted.
     assert "last admin" in refused(server, "orgs", "remove-member", org, owner)
     assert "owns 1 repositories" in refused(server, "orgs", "delete", org)
