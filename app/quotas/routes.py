@@ -2,11 +2,16 @@
 
 - `GET /api/quotas/{namespace}`: `{namespace, used, usedLfs, usedGit, limit}` in bytes
   (`limit` null: unlimited), for the namespace's members and admins.
+- `GET /api/settings/repositories` and `GET /api/organizations/{org}/settings/repositories`:
+  every repo of the caller's (or the org's) namespace with its storage, as `hf repos ls`
+  (`HfApi.list_user_repos`) reads it; for the namespace's members and admins.
 - `PUT /api/admin/quotas/{namespace}` `{"limit": 10000000000 | "10GB" | 0 | null}`: admins
   only; 0 is unlimited, null returns the namespace to `ATRIUM_NAMESPACE_QUOTA`.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -16,7 +21,7 @@ from app.config import parse_size
 from app.db.engine import write_transaction
 from app.deps import FactoryDep, SessionDep, SettingsDep, UserDep
 from app.errors import BadRequest, Forbidden
-from app.quotas.service import set_limit, usage
+from app.quotas.service import repo_storage, set_limit, usage
 
 router = APIRouter(tags=["quotas"])
 
@@ -32,6 +37,35 @@ def show_quota(
     if not principal.is_admin and namespace not in principal.namespaces(session, write=False):
         raise Forbidden(f"Only members of {namespace!r} and admins may see its storage quota")
     return JSONResponse(usage(session, settings, namespace).as_json())
+
+
+def _storage_listing(session: SessionDep, principal: UserDep, namespace: str) -> list[Any]:
+    if not principal.is_admin and namespace not in principal.namespaces(session, write=False):
+        raise Forbidden(f"Only members of {namespace!r} and admins may list its repositories")
+    rows = repo_storage(session, namespace)
+    total = sum(size for _, size in rows) or 1
+    return [
+        {
+            "id": repo.repo_id,
+            "type": repo.type,
+            "updatedAt": repo.updated_at.isoformat().replace("+00:00", "Z"),
+            "visibility": "private" if repo.private else "public",
+            "storage": size,
+            "storagePercent": round(100 * size / total, 2),
+        }
+        for repo, size in rows
+    ]
+
+
+@router.get("/api/settings/repositories")
+def my_repositories(session: SessionDep, principal: UserDep) -> list[Any]:
+    assert principal.user is not None
+    return _storage_listing(session, principal, principal.user.name)
+
+
+@router.get("/api/organizations/{org}/settings/repositories")
+def org_repositories(org: str, session: SessionDep, principal: UserDep) -> list[Any]:
+    return _storage_listing(session, principal, org)
 
 
 @router.put("/api/admin/quotas/{namespace}")

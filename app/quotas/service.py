@@ -205,3 +205,33 @@ def record_git_blobs(session: Session, repo_id: int, rows: Iterable[TreeEntry]) 
         [{"repo_id": repo_id, "oid": oid, "size": size} for oid, size in blobs.items()],
         ["repo_id", "oid"],
     )
+
+
+def repo_storage(session: Session, namespace: str) -> list[tuple[Repo, int]]:
+    """Each repo of the namespace with the bytes it holds (its large objects and git blobs,
+    each counted once per repo), newest change first."""
+    lfs: dict[int, int] = dict(
+        session.execute(
+            select(RepoLfsObject.repo_id, func.sum(LfsObject.size))
+            .join(LfsObject, LfsObject.oid == RepoLfsObject.oid)
+            .where(RepoLfsObject.repo_id.in_(_repos(namespace)))
+            .group_by(RepoLfsObject.repo_id)
+        )
+        .tuples()
+        .all()
+    )
+    blobs = (
+        select(RepoGitBlob.repo_id, RepoGitBlob.oid, RepoGitBlob.size)
+        .where(RepoGitBlob.repo_id.in_(_repos(namespace)))
+        .distinct()
+        .subquery()
+    )
+    git: dict[int, int] = dict(
+        session.execute(select(blobs.c.repo_id, func.sum(blobs.c.size)).group_by(blobs.c.repo_id))
+        .tuples()
+        .all()
+    )
+    repos = session.scalars(
+        select(Repo).where(Repo.namespace == namespace).order_by(Repo.updated_at.desc())
+    )
+    return [(repo, int(lfs.get(repo.id) or 0) + int(git.get(repo.id) or 0)) for repo in repos]

@@ -99,6 +99,11 @@ def test_org_roles_decide_reads_and_writes_and_removal_is_immediate(server: Live
     outside = HfApi(endpoint=server.url).list_organization_members(org)
     assert {getattr(m, "role", None) for m in outside} == {None}
     assert [o.name for o in reading.get_user_overview(reader).orgs] == [org]
+    stored = {r.id: r for r in reading.list_user_repos(namespace=org)}  # `hf repos ls`
+    assert stored[repo_id].visibility == "private" and stored[repo_id].storage >= len(b"weights")
+    with pytest.raises(HfHubHTTPError) as listing:
+        list(HfApi(endpoint=server.url, token=outsider_token).list_user_repos(namespace=org))
+    assert listing.value.response.status_code == 403
 
     # A role change and a removal take effect on the very next request.
     atrium(server, "orgs", "add-member", org, reader, "--role", "write")
