@@ -9,13 +9,15 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from fastapi import FastAPI
 
 from app.config import ConfigError, Settings
 from app.errors import AtriumError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,6 +48,21 @@ def _ready_app() -> FastAPI:
     check_storage(app)
     upgrade(app.state.engine)
     return app
+
+
+class _Database:
+    """What the account commands need, without the whole app (whose imports take seconds):
+    the settings and a session factory on a database whose schema is up to date."""
+
+    def __init__(self) -> None:
+        from app.db.engine import check_database, make_engine, make_sessionmaker
+        from app.db.migrate import upgrade
+
+        self.settings = Settings().resolved()
+        engine = make_engine(self.settings.database_url)
+        check_database(engine)
+        upgrade(engine)
+        self.sessionmaker = make_sessionmaker(engine)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -128,9 +145,9 @@ def users_create(name: str, admin: bool, email: str | None, password_stdin: bool
     from app.auth.service import create_token, create_user
     from app.db.engine import write_transaction
 
-    app = _ready_app()
-    password = _password(name, password_stdin, app.state.settings.min_password_length)
-    with write_transaction(app.state.sessionmaker) as session:
+    db = _Database()
+    password = _password(name, password_stdin, db.settings.min_password_length)
+    with write_transaction(db.sessionmaker) as session:
         user = create_user(session, name, password=password, email=email, is_admin=admin)
         issued = create_token(session, user, role="write", label="cli")
         record(session, CLI, "user.create", name, admin=admin)
@@ -150,8 +167,8 @@ def users_list() -> None:
     """List every user: name, admin, disabled, password set, repos, created."""
     from app.auth.accounts import list_users, repo_count
 
-    app = _ready_app()
-    with app.state.sessionmaker() as session:
+    db = _Database()
+    with db.sessionmaker() as session:
         rows = [
             (
                 user.name,
@@ -176,68 +193,38 @@ def users_set_password(name: str) -> None:
     from app.auth.accounts import change_password
     from app.db.engine import write_transaction
 
-    app = _ready_app()
-    settings = app.state.settings
+    db = _Database()
+    settings = db.settings
     password = _password(name, not sys.stdin.isatty(), settings.min_password_length)
     assert password is not None
-    with write_transaction(app.state.sessionmaker) as session:
+    with write_transaction(db.sessionmaker) as session:
         change_password(session, name, password, settings.min_password_length)
         record(session, CLI, "user.password", name)
     click.echo(f"password of {name} set; their browser sessions were signed out")
 
 
-def _account_change(action: str, name: str, change: Callable[..., Any], *args: Any) -> None:
-    from app.audit.service import CLI, record
-    from app.db.engine import write_transaction
+def _switch_command(action: str) -> None:
+    """`atrium users disable|enable|promote|demote NAME`, from `accounts.SWITCHES`."""
+    from app.auth.accounts import SWITCHES
 
-    app = _ready_app()
-    with write_transaction(app.state.sessionmaker) as session:
-        change(session, name, *args)
-        record(session, CLI, action, name)
+    switch = SWITCHES[action]
 
+    @users.command(action, help=switch.help)
+    @click.argument("name")
+    @friendly_errors
+    def command(name: str) -> None:
+        from app.audit.service import CLI, record
+        from app.db.engine import write_transaction
 
-@users.command("disable")
-@click.argument("name")
-@friendly_errors
-def users_disable(name: str) -> None:
-    """Disable NAME: their tokens and sessions stop working at once; repos stay."""
-    from app.auth.accounts import set_disabled
-
-    _account_change("user.disable", name, set_disabled, True)
-    click.echo(f"disabled {name}: their tokens and sessions no longer work")
-
-
-@users.command("enable")
-@click.argument("name")
-@friendly_errors
-def users_enable(name: str) -> None:
-    """Enable NAME again (their tokens work again; they sign in anew)."""
-    from app.auth.accounts import set_disabled
-
-    _account_change("user.enable", name, set_disabled, False)
-    click.echo(f"enabled {name}")
+        db = _Database()
+        with write_transaction(db.sessionmaker) as session:
+            switch.change(session, name, switch.on)
+            record(session, CLI, switch.audit, name)
+        click.echo(switch.done.format(name=name))
 
 
-@users.command("promote")
-@click.argument("name")
-@friendly_errors
-def users_promote(name: str) -> None:
-    """Make NAME a site administrator."""
-    from app.auth.accounts import set_admin
-
-    _account_change("user.promote", name, set_admin, True)
-    click.echo(f"{name} is an administrator")
-
-
-@users.command("demote")
-@click.argument("name")
-@friendly_errors
-def users_demote(name: str) -> None:
-    """Take NAME's site administrator rights (refused for the last administrator)."""
-    from app.auth.accounts import set_admin
-
-    _account_change("user.demote", name, set_admin, False)
-    click.echo(f"{name} is no longer an administrator")
+for _action in ("disable", "enable", "promote", "demote"):
+    _switch_command(_action)
 
 
 @users.command("delete")
@@ -251,8 +238,8 @@ def users_delete(name: str, transfer_to: str | None) -> None:
     from app.auth.accounts import delete_user
     from app.db.engine import write_transaction
 
-    app = _ready_app()
-    with write_transaction(app.state.sessionmaker) as session:
+    db = _Database()
+    with write_transaction(db.sessionmaker) as session:
         moved = delete_user(session, name, transfer_to)
         record(session, CLI, "user.delete", name, moved=moved, to=transfer_to)
     click.echo(f"deleted {name}" + (f"; {moved} repos moved to {transfer_to}" if moved else ""))
@@ -274,8 +261,8 @@ def orgs_create(name: str, owner: str, fullname: str | None) -> None:
     from app.auth.service import create_org, get_user
     from app.db.engine import write_transaction
 
-    app = _ready_app()
-    with write_transaction(app.state.sessionmaker) as session:
+    db = _Database()
+    with write_transaction(db.sessionmaker) as session:
         org = create_org(session, name, get_user(session, owner))
         org.fullname = fullname
         record(session, CLI, "org.create", name, owner=owner)
@@ -288,8 +275,8 @@ def orgs_list() -> None:
     """List every organization: name, display name, members, repos."""
     from app.auth.accounts import list_orgs, repo_count
 
-    app = _ready_app()
-    with app.state.sessionmaker() as session:
+    db = _Database()
+    with db.sessionmaker() as session:
         rows = [
             (org.name, org.fullname or "", f"{n} members", f"{repo_count(session, org.name)} repos")
             for org, n in list_orgs(session)
@@ -304,8 +291,8 @@ def orgs_members(org: str) -> None:
     """List ORG's members and their roles."""
     from app.auth.accounts import get_org, org_members
 
-    app = _ready_app()
-    with app.state.sessionmaker() as session:
+    db = _Database()
+    with db.sessionmaker() as session:
         rows = [(m.name, m.role) for m in org_members(session, get_org(session, org))]
     _table(("USER", "ROLE"), rows)
 
@@ -329,8 +316,8 @@ def orgs_add_member(org: str, user: str, role: str) -> None:
     from app.auth.service import add_member, get_user
     from app.db.engine import write_transaction
 
-    app = _ready_app()
-    with write_transaction(app.state.sessionmaker) as session:
+    db = _Database()
+    with write_transaction(db.sessionmaker) as session:
         add_member(session, get_org(session, org), get_user(session, user), role)
         record(session, CLI, "org.member", org, user=user, role=role)
     click.echo(f"{user} is a member of {org} with role {role}")
@@ -347,8 +334,8 @@ def orgs_remove_member(org: str, user: str) -> None:
     from app.auth.service import get_user
     from app.db.engine import write_transaction
 
-    app = _ready_app()
-    with write_transaction(app.state.sessionmaker) as session:
+    db = _Database()
+    with write_transaction(db.sessionmaker) as session:
         remove_member(session, get_org(session, org), get_user(session, user))
         record(session, CLI, "org.member.remove", org, user=user)
     click.echo(f"{user} is no longer a member of {org}")
@@ -363,8 +350,8 @@ def orgs_delete(org: str) -> None:
     from app.auth.accounts import delete_org, get_org
     from app.db.engine import write_transaction
 
-    app = _ready_app()
-    with write_transaction(app.state.sessionmaker) as session:
+    db = _Database()
+    with write_transaction(db.sessionmaker) as session:
         delete_org(session, get_org(session, org))
         record(session, CLI, "org.delete", org)
     click.echo(f"deleted organization {org}")
@@ -405,10 +392,10 @@ def tokens_create(
     from app.auth.service import create_token, get_user
     from app.db.engine import write_transaction
 
-    app = _ready_app()
+    db = _Database()
     until = expiry(expires)
     parsed = [Scope.parse(text) for text in scopes]
-    with write_transaction(app.state.sessionmaker) as session:
+    with write_transaction(db.sessionmaker) as session:
         issued = create_token(
             session,
             get_user(session, user),
@@ -434,9 +421,9 @@ def tokens_list(user: str) -> None:
     from app.auth.service import get_user
     from app.db.base import utcnow
 
-    app = _ready_app()
+    db = _Database()
     now = utcnow()
-    with app.state.sessionmaker() as session:
+    with db.sessionmaker() as session:
         rows = []
         for token in user_tokens(session, get_user(session, user)):
             expires = "never"
@@ -472,8 +459,8 @@ def tokens_revoke(token_id: int) -> None:
     from app.auth.models import User
     from app.db.engine import write_transaction
 
-    app = _ready_app()
-    with write_transaction(app.state.sessionmaker) as session:
+    db = _Database()
+    with write_transaction(db.sessionmaker) as session:
         token = revoke_token_id(session, token_id)
         owner = session.get(User, token.user_id)
         record_token(session, CLI, "token.revoke", token, owner.name if owner else "?")

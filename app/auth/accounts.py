@@ -5,6 +5,7 @@ in the caller's transaction and raises the domain errors the CLI prints as one l
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -207,3 +208,42 @@ def revoke_token_id(session: Session, token_id: int) -> Token:
         raise NotFound(f"no active token with id {token_id}")
     token.revoked_at = utcnow()
     return token
+
+
+@dataclass(frozen=True)
+class Switch:
+    """One of the on/off changes an administrator makes to an account (CLI and web alike)."""
+
+    audit: str
+    change: Callable[[Session, str, bool], User]
+    on: bool
+    done: str  # what happened, with {name}
+    help: str
+
+
+SWITCHES = {
+    "disable": Switch(
+        "user.disable",
+        set_disabled,
+        True,
+        "disabled {name}: their tokens and sessions no longer work",
+        "Disable NAME: their tokens and sessions stop working at once; repos stay.",
+    ),
+    "enable": Switch(
+        "user.enable",
+        set_disabled,
+        False,
+        "enabled {name}",
+        "Enable NAME again (their tokens work again; they sign in anew).",
+    ),
+    "promote": Switch(
+        "user.promote", set_admin, True, "{name} is an administrator", "Make NAME a site admin."
+    ),
+    "demote": Switch(
+        "user.demote",
+        set_admin,
+        False,
+        "{name} is no longer an administrator",
+        "Take NAME's site admin rights (refused for the last administrator).",
+    ),
+}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from app.audit.service import ACTIONS, Actor, events, record
-from app.auth.accounts import list_users, repo_count, set_admin, set_disabled
+from app.auth.accounts import SWITCHES, list_users, repo_count
 from app.db.engine import write_transaction
 from app.errors import NotFound
 from app.web.pages import PageDep, PageRoute
@@ -42,22 +42,14 @@ def users_page(page: PageDep) -> Response:
     return page.render("admin_users.html", rows=rows)
 
 
-ACCOUNT_ACTIONS = {
-    "disable": (set_disabled, True, "user.disable"),
-    "enable": (set_disabled, False, "user.enable"),
-    "promote": (set_admin, True, "user.promote"),
-    "demote": (set_admin, False, "user.demote"),
-}
-
-
 @router.post("/admin/users/{name}/{action}")
 async def user_action(page: PageDep, name: str, action: str) -> Response:
     """Disable, enable, promote or demote an account, as `atrium users` does."""
     await page.form()
-    if not page.require_user().is_admin or action not in ACCOUNT_ACTIONS:
+    if not page.require_user().is_admin or action not in SWITCHES:
         raise NotFound("Page not found")
-    change, flag, audit = ACCOUNT_ACTIONS[action]
+    switch = SWITCHES[action]
     with write_transaction(page.request.app.state.sessionmaker) as db:
-        change(db, name, flag)
-        record(db, Actor.of(page.request, page.principal, "web"), audit, name)
+        switch.change(db, name, switch.on)
+        record(db, Actor.of(page.request, page.principal, "web"), switch.audit, name)
     return page.redirect("/admin/users")
