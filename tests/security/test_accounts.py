@@ -403,3 +403,35 @@ def test_web_password_change_and_the_admins_users_page(server: LiveServer) -> No
     assert "disabled" not in re.search(
         rf"^{name}\s.*$", atrium(server, "users", "list"), re.M
     ).group(0)  # type: ignore[union-attr]
+
+
+def test_the_organization_api_for_site_admins_and_org_admins(server: LiveServer) -> None:
+    _, admin_token = server.new_user(admin=True)
+    owner, owner_token = new_user(server)
+    member, member_token = new_user(server)
+    org = f"api{secrets.token_hex(3)}"
+
+    def call(method: str, path: str, token: str, **kw: object) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        return httpx.request(method, server.url + path, headers=headers, **kw)  # type: ignore[arg-type]
+
+    body = {"name": org, "owner": owner, "fullname": "API Team"}
+    assert call("POST", "/api/admin/organizations", owner_token, json=body).status_code == 403
+    made = call("POST", "/api/admin/organizations", admin_token, json=body)
+    assert made.status_code == 201, made.text
+    assert made.json()["members"] == [{"user": owner, "role": "admin"}]
+    again = call("POST", "/api/admin/organizations", admin_token, json=body)
+    assert again.status_code == 409
+
+    path = f"/api/organizations/{org}/members/{member}"
+    assert call("PUT", path, member_token, json={"role": "admin"}).status_code == 403
+    assert call("PUT", path, owner_token, json={"role": "write"}).json()["role"] == "write"
+    assert call("PUT", path, owner_token, json={"role": "boss"}).status_code == 400
+    roles = {
+        o["name"]: o["roleInOrg"]
+        for o in HfApi(endpoint=server.url, token=member_token).whoami()["orgs"]
+    }
+    assert roles == {org: "write"}
+    assert call("DELETE", path, owner_token).status_code == 200
+    assert call("DELETE", path, owner_token).status_code == 404
+    assert HfApi(endpoint=server.url, token=member_token).whoami()["orgs"] == []
