@@ -59,11 +59,13 @@ def signed_in_as(client: httpx.Client) -> str | None:
     return answer.json()["name"] if answer.status_code == 200 else None
 
 
-def test_org_roles_decide_reads_and_writes_and_removal_is_immediate(server: LiveServer) -> None:
+def test_org_roles_decide_reads_and_writes_and_removal_is_immediate(
+    server: LiveServer, tmp_path: Path
+) -> None:
     owner, owner_token = new_user(server)
-    reader, reader_token = new_user(server)
+    reader, reader_token = server.new_user(f"acct{secrets.token_hex(3)}", password=PASSWORD)
     writer, writer_token = new_user(server)
-    _, outsider_token = new_user(server)
+    outsider, outsider_token = server.new_user(f"acct{secrets.token_hex(3)}", password=PASSWORD)
     org = f"team{secrets.token_hex(3)}"
     atrium(server, "orgs", "create", org, "--owner", owner, "--fullname", "The Team")
     atrium(server, "orgs", "add-member", org, reader, "--role", "read")
@@ -105,12 +107,27 @@ def test_org_roles_decide_reads_and_writes_and_removal_is_immediate(server: Live
         list(HfApi(endpoint=server.url, token=outsider_token).list_user_repos(namespace=org))
     assert listing.value.response.status_code == 403
 
+    # git and the pages decide alike: the reader clones and browses, and cannot push.
+    git = Git(tmp_path / "home")
+    work = git.clone(repo_url(server, repo_id, reader_token), tmp_path / "clone")
+    git.commit_files(work, {"by-reader.txt": "no\n"}, "reader push")
+    assert git.run("push", "-q", "origin", "HEAD:main", cwd=work, check=False).returncode != 0
+    writer_work = git.clone(repo_url(server, repo_id, writer_token), tmp_path / "writer")
+    git.commit_files(writer_work, {"by-writer.txt": "yes\n"}, "writer push")
+    git.run("push", "-q", "origin", "HEAD:main", cwd=writer_work)
+    reader_browser = web_sign_in(server, reader, PASSWORD)
+    assert reader_browser.get(f"/{repo_id}").status_code == 200
+    assert web_sign_in(server, outsider, PASSWORD).get(f"/{repo_id}").status_code == 404
+
     # A role change and a removal take effect on the very next request.
     atrium(server, "orgs", "add-member", org, reader, "--role", "write")
     reading.upload_file(path_or_fileobj=b"now", path_in_repo="r.txt", repo_id=repo_id)
     atrium(server, "orgs", "remove-member", org, reader)
     with pytest.raises(RepositoryNotFoundError):
         reading.model_info(repo_id)
+    assert reader_browser.get(f"/{repo_id}").status_code == 404
+    fetch = git.run("fetch", "-q", "origin", cwd=work, check=False)
+    assert fetch.returncode != 0, "a removed member still fetched the private repo"
     lfs = httpx.post(
         f"{server.url}/{repo_id}.git/info/lfs/objects/batch",
         auth=(reader, reader_token),
