@@ -35,8 +35,8 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 COMMITS_PER_PAGE = 30
 MAX_VIEWER_OFFSET = 10**12
 TYPE_OF_PREFIX = {"datasets": "dataset", "spaces": "space"}
-# Tasks the inference widget offers a text box for (the inference routes answer them).
-TEXT_TASKS = frozenset(
+# Tasks the inference widget offers a form for (the inference routes answer them).
+WIDGET_TASKS = frozenset(
     {
         "text-classification",
         "token-classification",
@@ -49,8 +49,21 @@ TEXT_TASKS = frozenset(
         "sentence-similarity",
         "zero-shot-classification",
         "question-answering",
+        "image-classification",
+        "zero-shot-image-classification",
     }
 )
+WIDGET_EXAMPLES = {
+    "fill-mask": "The capital of France is [MASK].",
+    "token-classification": "My name is Clara and I live in Berkeley, California.",
+    "zero-shot-classification": "I have a problem with my iPhone that needs to be resolved.",
+    "summarization": "The tower is 324 metres tall, about the same height as an 81-storey "
+    "building, and the tallest structure in Paris.",
+    "translation": "My name is Wolfgang and I live in Berlin.",
+    "text-generation": "Once upon a time,",
+    "text2text-generation": "The capital of France is",
+    "feature-extraction": "Today is a sunny day.",
+}
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -145,13 +158,14 @@ def card_page(
         meta=card_facts(rev.repo),
         snippets=snippets(rev.repo, base_url(page.request, page.settings)),
         widget_task=widget_task(rev.repo),
+        widget_example=WIDGET_EXAMPLES.get(rev.repo.pipeline_tag or "", "I love this model!"),
         viewer=table,
     )
 
 
 def widget_task(repo: Repo) -> str | None:
-    """The task the inference widget offers a text box for, if any."""
-    if repo.type == "model" and repo.pipeline_tag in TEXT_TASKS:
+    """The task the inference widget offers a form for, if any."""
+    if repo.type == "model" and repo.pipeline_tag in WIDGET_TASKS:
         return repo.pipeline_tag
     return None
 
