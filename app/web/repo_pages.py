@@ -158,6 +158,7 @@ def card_page(
         meta=card_facts(rev.repo),
         snippets=snippets(rev.repo, base_url(page.request, page.settings)),
         widget_task=widget_task(rev.repo),
+        widget_chat=bool((rev.repo.derived or {}).get("chat")),
         widget_example=WIDGET_EXAMPLES.get(rev.repo.pipeline_tag or "", "I love this model!"),
         viewer=table,
     )

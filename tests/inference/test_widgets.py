@@ -5,6 +5,7 @@ raw JSON; no page logs an error or asks anything of another origin."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,10 +36,21 @@ def similarity(owner: Owner) -> str:
     return f"{owner.name}/widget-similarity"
 
 
-def compute(driver: WebDriver, live: LiveServer, repo_id: str, task: str) -> object:
-    """Open the repo's page, check the widget's task, press Compute, wait for the answer."""
-    driver.get(f"{live.url}/{repo_id}")
-    form = driver.find_element(By.CSS_SELECTOR, "form[data-inference]")
+def compute(
+    driver: WebDriver, live: LiveServer, repo_id: str, task: str, chat: bool = False
+) -> object:
+    """Open the repo's page, check the widget's task, press Compute, wait for the answer.
+    With chat, first wait for the page to offer chat (the model facts are derived from the
+    commit by the event consumer, within a poll of the live server)."""
+    deadline = time.monotonic() + 30
+    while True:
+        driver.get(f"{live.url}/{repo_id}")
+        form = driver.find_element(By.CSS_SELECTOR, "form[data-inference]")
+        if not chat or form.get_attribute("data-chat") or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    if chat:
+        assert form.get_attribute("data-chat") == "/v1/chat/completions"
     assert form.get_attribute("data-task") == task
     form.find_element(By.XPATH, ".//button[normalize-space()='Compute']").click()
     out = form.find_element(By.CSS_SELECTOR, "output")
@@ -69,7 +81,7 @@ def bars(out: object) -> list[str]:
 def test_text_widgets_draw_their_answers(
     driver: WebDriver, live: LiveServer, tiny: dict[str, str], task: str, expect: str
 ) -> None:
-    out = compute(driver, live, tiny[task], task)
+    out = compute(driver, live, tiny[task], task, chat=task == "text-generation")
     assert out.find_elements(By.CSS_SELECTOR, expect), out.text  # type: ignore[attr-defined]
     if task == "zero-shot-classification":
         assert sorted(bars(out)) == ["cooking", "sports", "travel"]

@@ -70,6 +70,13 @@ async function widgetRequest(task, form) {
       return json({ inputs: image, parameters: { candidate_labels: splitList(field("labels"), ",") } });
     }
     case "text-generation":
+      if (form.dataset.chat) {
+        return json({
+          model: form.dataset.model,
+          messages: [{ role: "user", content: field("inputs") }],
+          stream: true,
+        });
+      }
       return json({ inputs: field("inputs"), stream: true });
     default:
       return json({ inputs: field("inputs") });
@@ -160,8 +167,11 @@ async function drawStream(response, out) {
     for (const event of events) {
       const data = event.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5)).join("");
       if (!data.trim()) continue;
+      if (data.trim() === "[DONE]") continue;
       const message = JSON.parse(data);
       if (message.token && !message.token.special) text.textContent += message.token.text;
+      const delta = message.choices && message.choices[0] && message.choices[0].delta;
+      if (delta && delta.content) text.textContent += delta.content;
     }
   }
   out.dataset.done = "true";
@@ -180,7 +190,7 @@ function setupInference() {
       out.textContent = "Running…";
       try {
         const [body, type] = await widgetRequest(task, form);
-        const response = await fetch(form.dataset.inference, {
+        const response = await fetch(form.dataset.chat || form.dataset.inference, {
           method: "POST",
           credentials: "same-origin",
           headers: { "Content-Type": type, "X-CSRF-Token": csrfToken() },
