@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor, record, record_token
 from app.auth.accounts import change_password
 from app.auth.models import User
+from app.auth.permissions import Scope
 from app.auth.ratelimit import Limit, count_failure, retry_after, too_many
 from app.auth.service import (
+    FINE_GRAINED,
     ROLES,
     create_token,
     get_user,
@@ -25,7 +27,7 @@ from app.auth.service import (
 )
 from app.db.engine import write_transaction
 from app.deps import BlobsDep
-from app.errors import AtriumError, Forbidden, NotFound
+from app.errors import AtriumError, BadRequest, Forbidden, NotFound
 from app.http import client_ip
 from app.repos.manage import create_repo
 from app.repos.paths import REPO_TYPES
@@ -129,11 +131,22 @@ async def new_token(page: PageDep) -> Response:
     form = await page.form()
     principal = page.require_user()
     assert principal.user is not None
+    role = form.get("role", "read")
+    scopes: list[Scope] = []
+    try:
+        if role == FINE_GRAINED:
+            scopes = [
+                Scope.parse(line) for line in form.get("scopes", "").splitlines() if line.strip()
+            ]
+            if not scopes:
+                raise BadRequest("A fine-grained token needs at least one scope")
+    except AtriumError as exc:
+        return _tokens(page, error=exc.message)
     with write_transaction(page.request.app.state.sessionmaker) as db:
         user = db.get(User, principal.user.id)
         assert user is not None
         issued = create_token(
-            db, user, role=form.get("role", "read"), label=form.get("label", "").strip()[:100]
+            db, user, role=role, label=form.get("label", "").strip()[:100], scopes=scopes
         )
         record_token(db, _actor(page), "token.create", issued.token, user.name)
         created = (issued.token.label, issued.secret)

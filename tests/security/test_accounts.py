@@ -452,3 +452,23 @@ def test_the_organization_api_for_site_admins_and_org_admins(server: LiveServer)
     assert call("DELETE", path, owner_token).status_code == 200
     assert call("DELETE", path, owner_token).status_code == 404
     assert HfApi(endpoint=server.url, token=member_token).whoami()["orgs"] == []
+
+
+def test_the_tokens_page_makes_fine_grained_tokens(server: LiveServer) -> None:
+    from tests.web.test_pages_http import csrf_of
+
+    name, _ = new_user(server, password=PASSWORD)
+    browser = web_sign_in(server, name, PASSWORD)
+    page = browser.get("/settings/tokens").text
+    form = {"label": "narrow", "role": "fineGrained", "csrf_token": csrf_of(page)}
+    empty = browser.post("/settings/tokens", data={**form, "scopes": ""})
+    assert "needs at least one scope" in empty.text
+    bad = browser.post("/settings/tokens", data={**form, "scopes": "nonsense"})
+    assert "invalid scope" in bad.text
+    made = browser.post("/settings/tokens", data={**form, "scopes": f"{name}/one=write\n"})
+    secret = re.search(r'id="token-secret">([^<]+)<', made.text)
+    assert secret, made.text[-2000:]
+    access = HfApi(endpoint=server.url, token=secret.group(1)).whoami()["auth"]["accessToken"]
+    assert access["role"] == "fineGrained"
+    assert access["fineGrained"]["scoped"][0]["entity"]["name"] == f"{name}/one"
+    assert f"{name}/one=write" in browser.get("/settings/tokens").text
