@@ -104,8 +104,12 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
         raise
     # The caller is known before the route runs; end the transaction so that its connection
     # goes back to the pool while the request waits for a thread (the route's next query
-    # takes one again; the loaded user and token stay usable: expire_on_commit is off).
+    # takes one again; the loaded user and token stay usable: expire_on_commit is off), and
+    # before the token's use is written (one connection at a time).
     session.commit()
+    if principal.token is not None and token_use_due(principal.token):
+        with write_transaction(get_sessionmaker(request)) as writer:
+            note_token_use(writer, principal.token.id)
     request.state.principal = principal
     request.state.user_name = principal.name
     return principal
@@ -115,10 +119,6 @@ def _principal(request: Request, session: Session) -> Principal:
     secret = bearer_secret(request)
     if secret:
         user, token = authenticate_token(session, secret)
-        if token_use_due(token):
-            session.commit()  # one connection at a time: the read's goes back first
-            with write_transaction(get_sessionmaker(request)) as writer:
-                note_token_use(writer, token.id)
         return Principal.of_token(user, token)
     session_hook = getattr(request.app.state, "session_principal", None)
     principal: Principal | None = session_hook(request, session) if session_hook else None

@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import BrowserSession, Membership, Organization, Token, User
+from app.auth.permissions import Principal
 from app.auth.service import get_user, set_password
 from app.db.base import utcnow
 from app.errors import BadRequest, Conflict, NotFound
@@ -164,6 +165,20 @@ def org_members(session: Session, org: Organization) -> list[Member]:
         .order_by(User.name)
     )
     return [Member(name, role) for name, role in rows.tuples()]
+
+
+def member_role(session: Session, org: Organization, user: User | None) -> str | None:
+    """The user's role in the org, None for a non-member."""
+    if user is None:
+        return None
+    return session.scalar(
+        select(Membership.role).where(Membership.org_id == org.id, Membership.user_id == user.id)
+    )
+
+
+def may_manage(session: Session, principal: Principal, org: Organization) -> bool:
+    """Site admins and the org's own admins manage its members and settings."""
+    return principal.is_admin or member_role(session, org, principal.user) == "admin"
 
 
 def remove_member(session: Session, org: Organization, user: User) -> None:

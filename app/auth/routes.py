@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
-from app.auth.accounts import get_org, remove_member
-from app.auth.models import Membership, Organization
+from app.auth.accounts import get_org, may_manage, remove_member
+from app.auth.models import Organization
 from app.auth.permissions import Principal, Scope
 from app.auth.service import add_member, create_org, get_user, user_orgs
 from app.db.engine import write_transaction
@@ -101,15 +101,7 @@ def _org_admin(session: Session, principal: Principal, org_name: str) -> Organiz
     org = get_org(session, org_name)
     if principal.role != "write":
         raise Forbidden("Managing an organization needs a write token")
-    if principal.is_admin:
-        return org
-    assert principal.user is not None
-    role = session.scalar(
-        select(Membership.role).where(
-            Membership.org_id == org.id, Membership.user_id == principal.user.id
-        )
-    )
-    if role != "admin":
+    if not may_manage(session, principal, org):
         raise Forbidden(f"Only admins of {org_name} may manage its members")
     return org
 

@@ -148,7 +148,7 @@ async def new_token(page: PageDep) -> Response:
         issued = create_token(
             db, user, role=role, label=form.get("label", "").strip()[:100], scopes=scopes
         )
-        record_token(db, _actor(page), "token.create", issued.token, user.name)
+        record_token(db, page.actor(), "token.create", issued.token, user.name)
         created = (issued.token.label, issued.secret)
     page.db.rollback()  # ends the read snapshot taken before the write: the list shows the token
     # Shown on this answer only, never stored: a reload (GET) lists it without the secret.
@@ -164,12 +164,8 @@ async def revoke(page: PageDep, token_id: int) -> Response:
         user = db.get(User, principal.user.id)
         assert user is not None
         token = revoke_token(db, user, token_id)
-        record_token(db, _actor(page), "token.revoke", token, user.name)
+        record_token(db, page.actor(), "token.revoke", token, user.name)
     return page.redirect("/settings/tokens")
-
-
-def _actor(page: Page) -> Actor:
-    return Actor.of(page.request, page.principal, "web")
 
 
 # --- new repo --------------------------------------------------------------------------
@@ -201,7 +197,7 @@ async def new_repo(page: PageDep, blobs: BlobsDep) -> Response:
             form.get("namespace", ""),
             form.get("name", "").strip(),
             private=form.get("visibility") == "private",
-            actor=_actor(page),
+            actor=page.actor(),
         )
     except AtriumError as exc:
         return page.render(
@@ -240,7 +236,7 @@ async def change_password_page(page: PageDep) -> Response:
         try:
             with write_transaction(page.request.app.state.sessionmaker) as db:
                 user = change_password(db, principal.user.name, form.get("new", ""), minimum)
-                record(db, _actor(page), "user.password", user.name)
+                record(db, page.actor(), "user.password", user.name)
         except AtriumError as exc:
             error = exc.message
     if error is not None:

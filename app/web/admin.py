@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from app.audit.service import ACTIONS, Actor, events, record
+from app.audit.service import ACTIONS, events, record
 from app.auth.accounts import SWITCHES, list_users, repo_count
 from app.db.engine import write_transaction
 from app.errors import NotFound
@@ -51,5 +51,5 @@ async def user_action(page: PageDep, name: str, action: str) -> Response:
     switch = SWITCHES[action]
     with write_transaction(page.request.app.state.sessionmaker) as db:
         switch.change(db, name, switch.on)
-        record(db, Actor.of(page.request, page.principal, "web"), switch.audit, name)
+        record(db, page.actor(), switch.audit, name)
     return page.redirect("/admin/users")

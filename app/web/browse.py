@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from sqlalchemy import select
 
-from app.auth.accounts import org_members
+from app.auth.accounts import may_manage, org_members
 from app.auth.models import Organization, User
 from app.auth.service import namespace_taken, user_orgs
 from app.errors import NotFound
@@ -158,8 +158,7 @@ def profile(page: PageDep, namespace: str) -> Response:
             "org": org,
             "members": members,
             "show_roles": insider,
-            "can_manage": viewer.is_admin
-            or any(m.name == viewer.name and m.role == "admin" for m in members),
+            "can_manage": may_manage(page.db, viewer, org),
         }
     else:
         user = page.db.scalar(select(User).where(User.name == namespace))

@@ -7,12 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from app.audit.service import Actor, record
-from app.auth.accounts import delete_org, get_org, org_members, remove_member
-from app.auth.models import Membership, Organization, User
+from app.audit.service import record
+from app.auth.accounts import delete_org, get_org, may_manage, org_members, remove_member
+from app.auth.models import Organization, User
 from app.auth.service import MEMBER_ROLES, add_member, create_org, get_user
 from app.db.engine import write_transaction
 from app.errors import AtriumError, Forbidden
@@ -21,21 +19,8 @@ from app.web.pages import Page, PageDep
 router = APIRouter()
 
 
-def _actor(page: Page) -> Actor:
-    return Actor.of(page.request, page.principal, "web")
-
-
-def org_role(db: Session, org: Organization, user: User | None) -> str | None:
-    if user is None:
-        return None
-    return db.scalar(
-        select(Membership.role).where(Membership.org_id == org.id, Membership.user_id == user.id)
-    )
-
-
 def _require_admin(page: Page, org: Organization) -> None:
-    principal = page.require_user()
-    if not principal.is_admin and org_role(page.db, org, principal.user) != "admin":
+    if not may_manage(page.db, page.require_user(), org):
         raise Forbidden(f"Only admins of {org.name} may change its settings")
 
 
@@ -56,7 +41,7 @@ async def new_org(page: PageDep) -> Response:
             assert owner is not None
             org = create_org(db, name, owner)
             org.fullname = fullname or None
-            record(db, _actor(page), "org.create", name, owner=owner.name)
+            record(db, page.actor(), "org.create", name, owner=owner.name)
     except AtriumError as exc:
         return page.render("org_new.html", status_code=exc.status, form=form, error=exc.message)
     return page.redirect(f"/organizations/{name}/settings")
@@ -85,15 +70,15 @@ async def _change(page: Page, org_name: str, action: str, **fields: str) -> Resp
             if action == "member":
                 user = get_user(db, form.get("user", "").strip())
                 add_member(db, target, user, form.get("role", "read"))
-                record(db, _actor(page), "org.member", org_name, user=user.name, role=form["role"])
+                record(db, page.actor(), "org.member", org_name, user=user.name, role=form["role"])
             elif action == "remove":
                 remove_member(db, target, get_user(db, fields["user"]))
-                record(db, _actor(page), "org.member.remove", org_name, user=fields["user"])
+                record(db, page.actor(), "org.member.remove", org_name, user=fields["user"])
             elif action == "profile":
                 target.fullname = form.get("fullname", "").strip()[:200] or None
             elif action == "delete":
                 delete_org(db, target)
-                record(db, _actor(page), "org.delete", org_name)
+                record(db, page.actor(), "org.delete", org_name)
     except AtriumError as exc:
         page.db.rollback()
         return _settings(page, org_name, error=exc.message)

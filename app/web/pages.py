@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
+from app.audit.service import Actor
 from app.auth.permissions import Principal
 from app.config import Settings
 from app.deps import SessionDep, SettingsDep
@@ -113,6 +114,10 @@ class Page:
     @property
     def principal(self) -> Principal:
         return self.session.principal
+
+    def actor(self) -> Actor:
+        """Who acts, for the audit log: the signed-in person, from their address, on the web."""
+        return Actor.of(self.request, self.principal, "web")
 
     def require_user(self) -> Principal:
         if self.session.user is None:
