@@ -4,7 +4,9 @@
     ├── BadRequest                    400
     │   └── InvalidName               400
     ├── Unauthorized                  401  "Invalid credentials in Authorization header"
+    │   └── GatedRepoLogin            401 anonymous, on a gated repo
     ├── Forbidden                     403
+    │   └── GatedRepo                 403 signed in, without access to a gated repo
     ├── NotFound                      404
     │   ├── RepoNotFound              404 (401 for anonymous callers, as huggingface.co does)
     │   ├── RevisionNotFound          404
@@ -55,6 +57,24 @@ class Unauthorized(AtriumError):
 class Forbidden(AtriumError):
     status = 403
     default_message = "You don't have the rights to perform this action"
+
+
+class GatedRepo(Forbidden):
+    """A gated repo's content, asked for by a user without granted access. `page` is the
+    repo's page on this server, where access is asked for; the API handler makes it absolute."""
+
+    code = "GatedRepo"
+
+    def __init__(self, message: str, *, page: str):
+        self.reason, self.page = message, page
+        super().__init__(self.absolute(""))
+
+    def absolute(self, base_url: str) -> str:
+        return f"{self.reason} Visit {base_url}{self.page} to ask for access."
+
+
+class GatedRepoLogin(Unauthorized):
+    code = "GatedRepo"
 
 
 class NotFound(AtriumError):

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
 from app.db.engine import database_unavailable
-from app.errors import AtriumError, BadRequest, PayloadTooLarge, RepoNotFound
+from app.errors import AtriumError, BadRequest, GatedRepo, PayloadTooLarge, RepoNotFound
 
 log = logging.getLogger("atrium.access")
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -115,7 +115,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _atrium(request: Request, exc: AtriumError) -> Response:
         # A hidden repo is 404 to everyone, anonymous included (ARCHITECTURE.md §6), unlike
         # huggingface.co's 401: the client maps both alike thanks to X-Error-Code.
-        return answer(request, exc.status, exc.message, exc.code, exc.headers)
+        message = exc.message
+        if isinstance(exc, GatedRepo):
+            message = exc.absolute(base_url(request, request.app.state.settings))
+        return answer(request, exc.status, message, exc.code, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

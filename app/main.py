@@ -21,6 +21,7 @@ from app.cards.derived import ModelFacts
 from app.config import Settings
 from app.datasets import routes as datasets
 from app.db.engine import check_database, make_engine, make_sessionmaker
+from app.gating import routes as gating
 from app.git import routes as git
 from app.http import RequestContextMiddleware, install_error_handlers
 from app.hub import routes as hub
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(audit_router)
     # Specific prefixes first; the web pages' catch-all `/{namespace}/{name}` routes come last.
-    for module in (hub, lfs, xet, git, inference, datasets, quotas, web):
+    for module in (hub, lfs, xet, git, inference, datasets, quotas, gating, web):
         app.include_router(module.router)
     return app
 

@@ -42,6 +42,10 @@ ACTIONS = (
     "repo.move",
     "repo.delete",
     "repo.push",
+    "repo.gated",
+    "gate.request",
+    "gate.decide",
+    "gate.grant",
 )
 
 

@@ -108,7 +108,7 @@ class Viewer:
     def open_revision(
         self, session: Session, principal: Principal, dataset: str, revision: str | None
     ) -> Revision:
-        repo = get_repo(session, principal, "dataset", dataset)
+        repo = get_repo(session, principal, "dataset", dataset, content=True)
         sha = resolve_revision(session, repo, revision)
         head = sha == resolve_revision(session, repo, None)
         return Revision(dataset, repo.id, sha, get_commit(session, sha).tree_sha, head)

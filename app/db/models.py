@@ -4,6 +4,7 @@ from app.audit.models import AuditEvent
 from app.auth.models import BrowserSession, Membership, Organization, Token, User
 from app.auth.ratelimit import RateLimitCounter
 from app.db.base import Base
+from app.gating.models import AccessRequest
 from app.git.models import GitTag
 from app.quotas.models import NamespaceQuota, RepoGitBlob
 from app.repos.models import (
@@ -21,6 +22,7 @@ from app.security.models import PickleScan
 from app.xet.models import XetDedupChunk, XetFile, XetXorb
 
 __all__ = [
+    "AccessRequest",
     "AuditEvent",
     "Base",
     "BrowserSession",

@@ -25,6 +25,7 @@ from app.audit.service import Actor
 from app.auth.permissions import Principal, can_read, require_write
 from app.deps import get_blobs, get_principal, get_sessionmaker, get_settings
 from app.errors import AtriumError, BadRequest, RepoNotFound, Unauthorized
+from app.gating import service as gating
 from app.git.cache import ReplyRecorder, reply_key
 from app.git.service import (
     RECEIVE_PACK,
@@ -91,6 +92,10 @@ def open_repo(
         if write:
             _challenge(principal)
             require_write(session, principal, repo.namespace, key)
+        elif not gating.has_access(session, principal, repo):
+            # The refs of a gated repo are metadata, but git asks for them only to fetch.
+            _challenge(principal)
+            gating.require_access(session, principal, repo)
         request.state.repo_id = repo.repo_id
         return GitRepo(repo.id, advertised_refs(session, repo))
 

@@ -387,7 +387,9 @@ def duplicate_lfs_files(
     source_path = api_target(request, 5)
     oids = list(dict.fromkeys(f.sha256 for f in body.files))
     with write_transaction(factory) as session:
-        source = get_repo(session, principal, source_path.repo_type, source_path.repo_id)
+        source = get_repo(
+            session, principal, source_path.repo_type, source_path.repo_id, content=True
+        )
         target = get_repo(session, principal, body.target.type or "model", body.target.name)
         require_write(session, principal, target.namespace, (target.type, target.repo_id))
         found = linked_sizes(session, source.id, oids)

@@ -49,7 +49,7 @@ def locate(
 ) -> Resolved:
     """The file at path of revision; a missing file is EntryNotFound carrying X-Repo-Commit,
     so the client caches the miss under that commit (file_download.py:1771-1786)."""
-    repo = get_repo(session, principal, repo_type, repo_id)
+    repo = get_repo(session, principal, repo_type, repo_id, content=True)
     sha = resolve_revision(session, repo, revision)
     tree_sha = get_commit(session, sha).tree_sha
     entry = find_entry(session, tree_sha, path)

@@ -40,13 +40,13 @@ from app.hub import downloads, schemas
 from app.repos.lastcommit import last_commits
 from app.repos.listing import TreeCache, files_of, list_folder, lookup_paths
 from app.repos.models import Repo
+from app.repos.paths import PLURALS
 from app.repos.search import RepoQuery, head_commits, search_repos
 from app.repos.service import commit_history, get_commit, get_repo, list_refs, resolve_revision
 from app.security import service as security
 
 router = APIRouter(tags=["hub"])
 
-PLURALS = {"models": "model", "datasets": "dataset", "spaces": "space"}
 URL_PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 # huggingface.co pages trees by 1,000 (§5.3) but the client takes any size; pages are slices
 # of a cached rendering, so larger ones list a 10,000-file repo in one or two requests.

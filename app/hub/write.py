@@ -22,6 +22,7 @@ from app.auth.permissions import Principal
 from app.db.engine import write_transaction
 from app.deps import BlobsDep, FactoryDep, PrincipalDep, SessionDep, UserDep
 from app.errors import BadRequest, Conflict, NotFound
+from app.gating import service as gating
 from app.http import base_url, iso_z
 from app.hub.read import PLURALS, URL_PREFIXES, RepoPath, api_target
 from app.repos import manage
@@ -175,7 +176,9 @@ def update_settings(
         if private is not None and private != repo.private:
             actor = Actor.of(request, principal, "api")
             record(session, actor, "repo.visibility", repo.repo_id, type=repo.type, private=private)
-        manage.update_settings(repo, private=private, gated=body.gated)
+        manage.update_settings(repo, private=private)
+        if body.gated is not None:
+            gating.set_mode(session, repo, body.gated, Actor.of(request, principal, "api"))
     return JSONResponse({})
 
 

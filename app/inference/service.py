@@ -119,7 +119,7 @@ class Resolver:
     ) -> ModelSpec:
         """The spec for a task on a repo at a revision; RepoNotFound for hidden repos,
         RevisionNotFound, or UnsupportedModel naming why it can't be served."""
-        repo = get_repo(session, principal, "model", repo_id)
+        repo = get_repo(session, principal, "model", repo_id, content=True)
         sha = resolve_revision(session, repo, revision)
         spec = self.cache.get((repo.id, sha))
         if spec is None:

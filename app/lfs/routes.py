@@ -94,7 +94,9 @@ def lfs_repo(session: Session, principal: Principal, target: LfsTarget, *, write
     """The repo, or 401 + LFS-Authenticate for an anonymous caller: git-lfs asks git's
     credential helper only after a 401 (a 404 would end the push)."""
     try:
-        return get_repo(session, principal, target.repo_type, target.repo_id, write=write)
+        return get_repo(
+            session, principal, target.repo_type, target.repo_id, write=write, content=True
+        )
     except (RepoNotFound, Unauthorized):
         if principal.user is None:
             raise Unauthorized(

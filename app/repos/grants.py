@@ -24,6 +24,7 @@ from app.auth.models import Token, User
 from app.auth.permissions import Principal, can_read, require_write
 from app.db.base import utcnow
 from app.errors import Forbidden, RepoNotFound, Unauthorized
+from app.gating.service import require_access
 from app.repos.models import Repo
 
 SEP = "."
@@ -71,6 +72,8 @@ def check(session: Session, granted: Grant, *, write: bool) -> Repo:
         raise RepoNotFound(f"Repository not found: {repo.repo_id}")
     if write:
         require_write(session, principal, repo.namespace, key)
+    else:
+        require_access(session, principal, repo)  # a gated repo's content
     return repo
 
 

@@ -148,19 +148,11 @@ def _readme_removed(session: Session, plan: CommitPlan) -> bool:
 
 # --- settings and refs (hf-protocol.md §3) ----------------------------------------------
 
-GATED_MODES = ("auto", "manual")
 
-
-def update_settings(
-    repo: Repo, *, private: bool | None = None, gated: str | bool | None = None
-) -> None:
-    """Visibility and the gated flag (stored only: access requests are not modelled)."""
+def update_settings(repo: Repo, *, private: bool | None = None) -> None:
+    """Visibility (the gated mode is app.gating's: it also decides waiting requests)."""
     if private is not None:
         repo.private = private
-    if gated is not None:
-        if gated is not False and gated not in GATED_MODES:
-            raise BadRequest(f"invalid gated value {gated!r}; use 'auto', 'manual' or false")
-        repo.gated = gated or None
     repo.updated_at = utcnow()
 
 

@@ -8,6 +8,7 @@ import unicodedata
 from app.errors import BadRequest, InvalidName
 
 REPO_TYPES = ("model", "dataset", "space")
+PLURALS = {"models": "model", "datasets": "dataset", "spaces": "space"}  # /api/{plural}/…
 REPO_NAME_RE = re.compile(r"^(?!.*(--|\.\.))[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
 MAX_PATH_BYTES = 1024
 MAX_COMPONENT_BYTES = 255

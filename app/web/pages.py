@@ -27,7 +27,7 @@ from app.audit.service import Actor
 from app.auth.permissions import Principal
 from app.config import Settings
 from app.deps import SessionDep, SettingsDep
-from app.errors import AtriumError, NotFound, TooManyRequests, Unauthorized
+from app.errors import AtriumError, GatedRepo, NotFound, TooManyRequests, Unauthorized
 from app.web import urls
 from app.web.session import CSRF_FIELD, WebSession, check_csrf, load_session, save_session
 
@@ -185,6 +185,8 @@ def error_page(request: Request, exc: AtriumError) -> Response:
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
     page: Page | None = getattr(request.state, "web_page", None)
     context = {"title": _error_title(exc), "message": exc.message, "status": exc.status}
+    if isinstance(exc, GatedRepo):
+        context.update(title="Access restricted", message=exc.reason, link=exc.page)
     response: Response
     if page is not None:
         response = page.render("error.html", status_code=exc.status, **context)

@@ -68,17 +68,23 @@ WIDGET_EXAMPLES = {
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
-def _page_route(suffix: str, methods: tuple[str, ...] = ("GET",)) -> Callable[[Handler], Handler]:
-    """Register a page under the model, dataset and space prefixes (datasets first: a model
-    route must not read `/datasets/alice/tree` as repo `datasets/alice`)."""
+def page_route(
+    target: APIRouter, suffix: str, methods: tuple[str, ...] = ("GET",)
+) -> Callable[[Handler], Handler]:
+    """Register a page of target under the model, dataset and space prefixes (datasets first:
+    a model route must not read `/datasets/alice/tree` as repo `datasets/alice`)."""
 
     def register(handler: Handler) -> Handler:
         for prefix in ("/datasets", "/spaces", ""):
             path = f"{prefix}/{{namespace}}/{{name}}{suffix}"
-            router.add_api_route(path, handler, methods=list(methods))
+            target.add_api_route(path, handler, methods=list(methods))
         return handler
 
     return register
+
+
+def _page_route(suffix: str, methods: tuple[str, ...] = ("GET",)) -> Callable[[Handler], Handler]:
+    return page_route(router, suffix, methods)
 
 
 @dataclass(frozen=True)
@@ -102,9 +108,9 @@ def target_of(request: Request) -> Target:
     return Target(repo_type, repo_id, revision, path)
 
 
-def _revision(page: Page, target: Target) -> service.Revision:
+def _revision(page: Page, target: Target, *, content: bool = False) -> service.Revision:
     return service.open_revision(
-        page.db, page.principal, target.repo_type, target.repo_id, target.revision
+        page.db, page.principal, target.repo_type, target.repo_id, target.revision, content=content
     )
 
 
@@ -141,13 +147,16 @@ def card_page(
     q: Annotated[str, Query(max_length=500)] = "",
 ) -> Response:
     rev = _revision(page, target_of(page.request))
+    renderer = get_renderer(page.request)
+    gate = service.gate_of(page.db, page.principal, renderer, rev.repo)
+    locked = gate is not None and not gate.standing.access  # no content: no viewer, no widget
     table = None
-    if rev.repo.type == "dataset":
+    if rev.repo.type == "dataset" and not locked:
         wanted = dataset_viewer.Query(config, split, offset, q.strip())
         table = dataset_viewer.viewer_table(
             page, blobs, rev.repo.repo_id, rev.sha, repo_url(rev.repo), wanted
         )
-    readme = service.readme_html(page.db, blobs, cache, get_renderer(page.request), rev)
+    readme = service.readme_html(page.db, blobs, cache, renderer, rev)
     return render_repo_page(
         page,
         "card.html",
@@ -157,7 +166,8 @@ def card_page(
         summary=service.summary(page.db, cache, rev.tree),
         meta=card_facts(rev.repo),
         snippets=snippets(rev.repo, base_url(page.request, page.settings)),
-        widget_task=widget_task(rev.repo),
+        widget_task=None if locked else widget_task(rev.repo),
+        gate=gate,
         widget_chat=bool((rev.repo.derived or {}).get("chat")),
         widget_example=WIDGET_EXAMPLES.get(rev.repo.pipeline_tag or "", "I love this model!"),
         viewer=table,
@@ -246,7 +256,7 @@ def tree_page(page: PageDep, cache: CacheDep, p: int = 1) -> Response:
 @_page_route("/blob/{rest:path}")
 def blob_page(page: PageDep, blobs: BlobsDep, cache: CacheDep) -> Response:
     target = target_of(page.request)
-    rev = service.with_refs(page.db, _revision(page, target))
+    rev = service.with_refs(page.db, _revision(page, target, content=True))
     view = service.blob_view(page.db, blobs, cache, rev, target.path)
     return render_repo_page(
         page,
@@ -285,7 +295,7 @@ def commits_page(page: PageDep, p: int = 1) -> Response:
 @_page_route("/commit/{sha}")
 def commit_page(page: PageDep, blobs: BlobsDep, cache: CacheDep, sha: str) -> Response:
     target = target_of(page.request)
-    repo = get_repo(page.db, page.principal, target.repo_type, target.repo_id)
+    repo = get_repo(page.db, page.principal, target.repo_type, target.repo_id, content=True)
     # Resolved within the repo: a sha of another (private) repo is not found here.
     commit = get_commit(page.db, resolve_revision(page.db, repo, sha))
     changes = service.commit_changes(page.db, blobs, cache, commit)
@@ -296,7 +306,7 @@ def commit_page(page: PageDep, blobs: BlobsDep, cache: CacheDep, sha: str) -> Re
 # --- settings --------------------------------------------------------------------------
 
 
-def _writable(page: Page) -> Repo:
+def writable(page: Page) -> Repo:
     page.require_user()
     target = target_of(page.request)
     return get_repo(page.db, page.principal, target.repo_type, target.repo_id, write=True)
@@ -304,15 +314,16 @@ def _writable(page: Page) -> Repo:
 
 @_page_route("/settings")
 def settings_page(page: PageDep) -> Response:
-    repo = _writable(page)
+    repo = writable(page)
     rev = service.open_revision(page.db, page.principal, repo.type, repo.repo_id, None)
-    return render_repo_page(page, "repo_settings.html", rev, "settings")
+    review = service.review_of(page.db, repo)
+    return render_repo_page(page, "repo_settings.html", rev, "settings", review=review)
 
 
 @_page_route("/settings/visibility", methods=("POST",))
 async def set_visibility(page: PageDep) -> Response:
     form = await page.form()
-    repo = _writable(page)
+    repo = writable(page)
     with write_transaction(page.request.app.state.sessionmaker) as db:
         fresh = db.get(Repo, repo.id)
         assert fresh is not None
@@ -327,7 +338,7 @@ async def set_visibility(page: PageDep) -> Response:
 @_page_route("/settings/delete", methods=("POST",))
 async def delete_from_settings(page: PageDep) -> Response:
     form = await page.form()
-    repo = _writable(page)
+    repo = writable(page)
     owner = page.require_user().name
     if form.get("confirm", "").strip() != repo.repo_id:
         raise BadRequest(f"Type {repo.repo_id} to confirm the deletion")

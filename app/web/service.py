@@ -24,6 +24,10 @@ from app.auth.permissions import Principal
 from app.blobs import BlobStore
 from app.cards.render import HIGHLIGHT_CLASS_PREFIX, CardRenderer, LinkBase
 from app.errors import EntryNotFound
+from app.gating import service as gating
+from app.gating.form import GateForm, countries, gate_form
+from app.gating.models import STATUSES
+from app.gating.service import Standing
 from app.repos.gitobjects import load_object
 from app.repos.lastcommit import LastCommit, last_commits
 from app.repos.listing import Listed, TreeCache
@@ -72,9 +76,17 @@ class Revision:
 
 
 def open_revision(
-    db: Session, principal: Principal, repo_type: str, repo_id: str, revision: str | None
+    db: Session,
+    principal: Principal,
+    repo_type: str,
+    repo_id: str,
+    revision: str | None,
+    *,
+    content: bool = False,
 ) -> Revision:
-    repo = get_repo(db, principal, repo_type, repo_id)
+    """The repo at revision; with content, for a page that shows file content (a gated
+    repo's needs granted access)."""
+    repo = get_repo(db, principal, repo_type, repo_id, content=content)
     name = revision or "main"
     commit = get_commit(db, resolve_revision(db, repo, name))
     return Revision(repo, name, commit)
@@ -122,6 +134,55 @@ def readme_html(
         return renderer.render(text, base).encode()
 
     return cache.rendered(("web-card", entry.oid, base), render).decode()
+
+
+# --- the gate of a gated repo ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What a gated repo's card shows: the form its card declares and where the visitor stands."""
+
+    mode: str  # auto | manual
+    form: GateForm
+    prompt_html: str | None
+    standing: Standing
+    countries: tuple[str, ...]
+
+
+def gate_of(db: Session, principal: Principal, renderer: CardRenderer, repo: Repo) -> Gate | None:
+    """None for a repo that is not gated."""
+    if not gating.is_gated(repo):
+        return None
+    form = gate_form(repo.card_data, repo.type)
+    prompt = renderer.render(form.prompt, LinkBase(repo_url(repo))) if form.prompt else None
+    needs_countries = any(f.kind == "country" for f in form.fields)
+    return Gate(
+        mode=repo.gated or "",
+        form=form,
+        prompt_html=prompt,
+        standing=gating.standing(db, principal, repo),
+        countries=countries() if needs_countries else (),
+    )
+
+
+@dataclass(frozen=True)
+class Review:
+    """The access requests of a gated repo's settings page, by status (oldest first)."""
+
+    pending: Sequence[gating.Listed]
+    accepted: Sequence[gating.Listed]
+    rejected: Sequence[gating.Listed]
+
+
+REVIEW_LIMIT = 500  # per status on the page; the API pages through all of them
+
+
+def review_of(db: Session, repo: Repo) -> Review | None:
+    if not gating.is_gated(repo):
+        return None
+    lists = {s: gating.requests(db, repo, s, limit=REVIEW_LIMIT) for s in STATUSES}
+    return Review(**lists)
 
 
 # --- tree page -------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from app.http import base_url, read_body
 from app.quotas.service import RepoQuota
 from app.repos import grants
 from app.repos.models import LfsObject, RepoLfsObject
+from app.repos.paths import PLURALS
 from app.repos.service import get_repo, resolve_revision
 from app.xet import hashing, tokens
 from app.xet.cas import load_xorbs, parse_hash, register_shard, store_xorb
@@ -47,7 +48,6 @@ from app.xet.xorb import MAX_XORB_BODY
 
 router = APIRouter()
 CAS_PREFIX = "/xet"
-PLURALS = {"models": "model", "datasets": "dataset", "spaces": "space"}
 DEDUP_KEY_EXPIRY_S = 7 * 24 * 3600
 DEDUP_MAX_XORBS = 64  # about 4 GB of a file per answer (~3 MB); later eligible chunks find more
 
@@ -76,7 +76,12 @@ def _token_route(scope: tokens.Scope) -> None:
         if repo_type is None:
             raise NotFound(f"Unknown repo type {plural!r}")
         repo = get_repo(
-            session, principal, repo_type, f"{namespace}/{name}", write=scope == "write"
+            session,
+            principal,
+            repo_type,
+            f"{namespace}/{name}",
+            write=scope == "write",
+            content=True,
         )
         if scope == "read" or not (rev == "None" or create_pr):
             resolve_revision(session, repo, None if rev == "None" else rev)
