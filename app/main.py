@@ -21,6 +21,8 @@ from app.cards.derived import ModelFacts
 from app.config import Settings
 from app.datasets import routes as datasets
 from app.db.engine import check_database, make_engine, make_sessionmaker
+from app.discussions import routes as discussions
+from app.discussions.service import PullRequestCommits
 from app.gating import routes as gating
 from app.git import routes as git
 from app.http import RequestContextMiddleware, install_error_handlers
@@ -29,7 +31,7 @@ from app.inference import routes as inference
 from app.lfs import routes as lfs
 from app.metrics import InstrumentedBlobStore, install_metrics
 from app.quotas import routes as quotas
-from app.repos.events import EventBus
+from app.repos.events import Consumer, EventBus
 from app.security.service import PickleScans
 from app.web import routes as web
 from app.web import session as web_session
@@ -83,14 +85,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(audit_router)
     # Specific prefixes first; the web pages' catch-all `/{namespace}/{name}` routes come last.
-    for module in (hub, lfs, xet, git, inference, datasets, quotas, gating, web):
+    for module in (hub, lfs, xet, git, inference, datasets, quotas, gating, discussions, web):
         app.include_router(module.router)
     return app
 
 
 def event_bus(factory: sessionmaker[Session], blobs: BlobStore) -> EventBus:
     """The follow-up work of every ref move (`app.repos.refs`), delivered after each commit."""
-    bus = EventBus(factory, [PickleScans(factory, blobs), ModelFacts(factory, blobs)])
+    consumers: list[Consumer] = [
+        PickleScans(factory, blobs),
+        ModelFacts(factory, blobs),
+        PullRequestCommits(factory),
+    ]
+    bus = EventBus(factory, consumers)
     bus.attach()
     return bus
 

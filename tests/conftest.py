@@ -22,6 +22,7 @@ os.environ.update(
         "HF_UPDATE_DOWNLOAD_COUNTS": "0",
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
         "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
+        "HF_HUB_DISABLE_UPDATE_CHECK": "1",  # the `hf` CLI asks the package index otherwise
         "TOKENIZERS_PARALLELISM": "false",
     }
 )

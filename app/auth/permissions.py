@@ -16,14 +16,15 @@ from app.auth.models import Membership, Organization, Token, User
 from app.errors import BadRequest, Forbidden, Unauthorized
 from app.repos.models import Repo
 
-SCOPE_PERMISSIONS = ("read", "write")
+SCOPE_PERMISSIONS = ("read", "discussion", "write")  # each includes the ones before it
 _TYPE_PREFIXES = {"datasets/": "dataset", "spaces/": "space"}
 
 
 @dataclass(frozen=True)
 class Scope:
     """One grant of a fine-grained token: `entity` is a namespace (`alice`, `acme`) or a repo
-    (`acme/bert`, `datasets/acme/corpus`, `spaces/acme/demo`); write includes read."""
+    (`acme/bert`, `datasets/acme/corpus`, `spaces/acme/demo`); `discussion` also opens
+    discussions and pull requests and comments; `write` includes both."""
 
     entity: str
     permission: str
@@ -51,13 +52,13 @@ class Scope:
 
     @classmethod
     def parse(cls, text: str) -> Scope:
-        """`ENTITY=read|write`."""
+        """`ENTITY=read|discussion|write`."""
         entity, _, permission = text.strip().rpartition("=")
         entity = entity.strip().strip("/")
         if not entity or permission not in SCOPE_PERMISSIONS or entity.count("/") > 2:
             raise BadRequest(
-                f"invalid scope {text!r}: use NAMESPACE=read|write or "
-                "[datasets/|spaces/]NAMESPACE/REPO=read|write"
+                f"invalid scope {text!r}: use NAMESPACE=read|discussion|write or "
+                "[datasets/|spaces/]NAMESPACE/REPO=read|discussion|write"
             )
         return cls(entity, permission)
 
@@ -93,6 +94,16 @@ class Principal:
             return cls(user=user, token=token, role=token.role)
         role = "write" if any(s.permission == "write" for s in scopes) else "read"
         return cls(user=user, token=token, role=role, scopes=scopes)
+
+    def discusses(self, namespace: str, repo: tuple[str, str] | None) -> bool:
+        """Whether the token may take part in discussions there: a write token (or a browser
+        session), or a fine-grained one with `discussion` or `write` on the repo or namespace."""
+        if self.scopes is None:
+            return self.role == "write"
+        return any(
+            s.permission in ("discussion", "write") and s.covers(namespace, repo, write=False)
+            for s in self.scopes
+        )
 
     def scoped(self, namespace: str, repo: tuple[str, str] | None, *, write: bool) -> bool:
         """Whether the token's scopes allow this (always, for a token without scopes)."""
@@ -193,6 +204,26 @@ def _created_by(session: Session, repo: RepoKey, user_id: int) -> bool:
         )
     )
     return creator == user_id
+
+
+def can_discuss(
+    session: Session, principal: Principal, namespace: str, private: bool, repo: RepoKey | None
+) -> bool:
+    """Whether the caller may open discussions and pull requests on a repo it may read,
+    comment, and push to the pull requests it opened (as on the Hub: any signed-in reader)."""
+    if principal.user is None or not principal.discusses(namespace, repo):
+        return False
+    return can_read(session, principal, namespace, private, repo)
+
+
+def require_upload(
+    session: Session, principal: Principal, namespace: str, private: bool, repo: RepoKey | None
+) -> None:
+    """Uploading objects (LFS, Xet, preupload) to a repo: its writers, and those who may open
+    pull requests on it — their objects reach a ref only through a commit to their own pull
+    request, checked there."""
+    if not can_discuss(session, principal, namespace, private, repo):
+        require_write(session, principal, namespace, repo)
 
 
 def require_write(

@@ -19,7 +19,11 @@ from app.errors import Forbidden
 router = APIRouter(tags=["auth"])
 
 
-HUB_PERMISSIONS = {"read": ["repo.content.read"], "write": ["repo.content.read", "repo.write"]}
+HUB_PERMISSIONS = {
+    "read": ["repo.content.read"],
+    "discussion": ["repo.content.read", "discussion.write"],
+    "write": ["repo.content.read", "discussion.write", "repo.write"],
+}
 
 
 def _fine_grained(session: SessionDep, scopes: tuple[Scope, ...]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from app.audit.models import AuditEvent
 from app.auth.models import BrowserSession, Membership, Organization, Token, User
 from app.auth.ratelimit import RateLimitCounter
 from app.db.base import Base
+from app.discussions.models import Discussion, DiscussionEvent
 from app.gating.models import AccessRequest
 from app.git.models import GitTag
 from app.quotas.models import NamespaceQuota, RepoGitBlob
@@ -27,6 +28,8 @@ __all__ = [
     "Base",
     "BrowserSession",
     "Commit",
+    "Discussion",
+    "DiscussionEvent",
     "EventCursor",
     "GitTag",
     "LfsObject",

@@ -2,7 +2,10 @@
 
 For each ref command `old new ref` git sends, in this order:
 
-1. the ref must be a branch or a tag with a valid name (no `refs/pr/…`, `refs/convert/…`);
+1. the ref must be a branch or a tag with a valid name, or an existing pull request's
+   `refs/pr/N` (updated, never created or deleted: pull requests open through the API); the
+   pusher must be allowed to move it (`may_push`: writers anywhere, a pull request's author
+   only their own open one);
 2. every commit new to the repo must be in the pack, and every object the new commits and
    trees refer to must be in the pack or already in this repo's history, so a push can never
    reach another repo's objects by naming (or delta-basing on) their sha;
@@ -23,7 +26,7 @@ on huggingface.co, because the server cannot tell it apart from a deliberate rew
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from dulwich.objects import S_ISGITLINK
@@ -39,7 +42,7 @@ from app.blobs.base import MiB
 from app.config import Settings
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
-from app.errors import BadRequest, QuotaExceeded
+from app.errors import AtriumError, BadRequest, QuotaExceeded
 from app.git.incoming import Incoming
 from app.git.models import GitTag
 from app.quotas.service import RepoQuota, Upload, record_git_blobs, regular_files
@@ -53,6 +56,9 @@ from app.repos.refs import move_ref
 from app.repos.service import DEFAULT_BRANCH, HEADS, TAGS
 
 ZERO_SHA = "0" * 40
+PULLS = "refs/pr/"
+# Raises when the pusher may not move that ref (app.discussions.service.require_push).
+MayPush = Callable[[Session, str], None]
 
 
 # As on the Hub: regular git files are small (cards, configs, code); a large one is read whole
@@ -110,7 +116,9 @@ class Push:
         incoming: Incoming,
         settings: Settings,
         actor: Actor,
+        may_push: MayPush,
     ):
+        self.may_push = may_push
         self.factory = factory
         self.blobs = blobs
         self.repo_id = repo_id
@@ -168,6 +176,12 @@ class Push:
 
     def _check(self, session: Session, command: RefCommand) -> _Update:
         _check_ref_name(command.ref)
+        if command.ref.startswith(PULLS) and (command.old is None or command.new is None):
+            raise Refused("pull requests are opened and closed through the API or the web")
+        try:
+            self.may_push(session, command.ref)
+        except AtriumError as exc:
+            raise Refused(exc.message) from None
         old = _stored_value(session, self.repo_id, command)
         if command.new is None:
             if command.ref == HEADS + DEFAULT_BRANCH:
@@ -356,6 +370,11 @@ def _name(raw: bytes, parent: str) -> str:
 
 
 def _check_ref_name(ref: str) -> None:
+    if ref.startswith(PULLS):
+        number = ref.removeprefix(PULLS)
+        if number.isdigit() and not number.startswith("0"):
+            return
+        raise Refused(f"invalid pull request ref {ref!r}")
     for prefix in (HEADS, TAGS):
         if ref.startswith(prefix):
             try:
@@ -365,7 +384,9 @@ def _check_ref_name(ref: str) -> None:
             if check_ref_format(RefName(ref.encode())):
                 return
             raise Refused(f"invalid ref name {ref!r}")
-    raise Refused("only branches (refs/heads/) and tags (refs/tags/) can be pushed")
+    raise Refused(
+        "only branches (refs/heads/), tags (refs/tags/) and pull requests (refs/pr/N) can be pushed"
+    )
 
 
 def _check_lfs(session: Session, repo_id: int, pointers: dict[str, tuple[int, str]]) -> None:

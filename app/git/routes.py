@@ -19,11 +19,13 @@ from typing import IO
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.audit.service import Actor
-from app.auth.permissions import Principal, can_read, require_write
+from app.auth.permissions import Principal, can_discuss, can_read, require_write
 from app.deps import get_blobs, get_principal, get_sessionmaker, get_settings
+from app.discussions import service as discussions
 from app.errors import AtriumError, BadRequest, RepoNotFound, Unauthorized
 from app.gating import service as gating
 from app.git.cache import ReplyRecorder, reply_key
@@ -41,6 +43,7 @@ from app.git.service import (
 from app.git.store import AtriumGitRepo
 from app.git.wire import spool_body, stream_reply
 from app.repos.history import known_commits
+from app.repos.models import Repo
 from app.repos.service import find_repo
 
 router = APIRouter(tags=["git"], include_in_schema=False)
@@ -91,7 +94,11 @@ def open_repo(
             raise RepoNotFound(f"Repository not found: {namespace}/{name}")
         if write:
             _challenge(principal)
-            require_write(session, principal, repo.namespace, key)
+            # Writers push anywhere; those who may open pull requests, to their own (checked
+            # per ref by `may_push`, app.discussions.service.require_push).
+            if not can_discuss(session, principal, repo.namespace, repo.private, key):
+                require_write(session, principal, repo.namespace, key)
+            gating.require_access(session, principal, repo)
         elif not gating.has_access(session, principal, repo):
             # The refs of a gated repo are metadata, but git asks for them only to fetch.
             _challenge(principal)
@@ -168,7 +175,15 @@ def _receive_pack(request: Request, repo: GitRepo, body: IO[bytes]) -> Response:
     settings = request.app.state.settings
     actor = Actor.of(request, request.state.principal, "git")  # set by open_repo
     factory, blobs = get_sessionmaker(request), get_blobs(request)
-    target = PushTarget(factory, blobs, repo.repo_id, settings, actor)
+    principal = request.state.principal
+
+    def may_push(session: Session, ref: str) -> None:
+        fresh = session.get(Repo, repo.repo_id)
+        if fresh is None:
+            raise RepoNotFound("The repository was deleted while pushing")
+        discussions.require_push(session, principal, fresh, ref)
+
+    target = PushTarget(factory, blobs, repo.repo_id, settings, actor, may_push)
     return _result(
         RECEIVE_PACK, stream_reply(serve(RECEIVE_PACK, repo.view(request), body, target))
     )

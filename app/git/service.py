@@ -49,7 +49,7 @@ from app.errors import AtriumError
 from app.git.cache import ReplyRecorder
 from app.git.incoming import Incoming, MissingDeltaBase, receive_pack
 from app.git.models import GitTag
-from app.git.push import Push, RefCommand, not_in_repo
+from app.git.push import MayPush, Push, RefCommand, not_in_repo
 from app.git.store import AtriumGitRepo
 from app.git.wire import Writer
 from app.repos.history import History
@@ -85,6 +85,7 @@ class PushTarget:
     repo_id: int
     settings: Settings
     actor: Actor  # who pushes, for the audit log
+    may_push: MayPush  # raises when the pusher may not move a ref
 
 
 class _Backend(Backend):
@@ -124,7 +125,13 @@ class AtriumReceivePack(ReceivePackHandler):
             return
         yield (b"unpack", b"ok")
         push = Push(
-            target.factory, target.blobs, target.repo_id, incoming, target.settings, target.actor
+            target.factory,
+            target.blobs,
+            target.repo_id,
+            incoming,
+            target.settings,
+            target.actor,
+            target.may_push,
         )
         for ref, status in push.apply(commands, atomic=self.has_capability(CAPABILITY_ATOMIC)):
             yield (ref.encode("utf-8", "replace"), status.encode("utf-8", "replace"))

@@ -29,12 +29,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from app.audit.service import Actor
-from app.auth.permissions import require_write
+from app.auth.permissions import Principal, require_write
 from app.blobs import BlobStore
 from app.blobs.base import MiB
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.deps import BlobsDep, PrincipalDep, SessionDep
+from app.discussions import service as discussions
+from app.discussions.models import OPEN
 from app.errors import BadRequest, PayloadTooLarge
 from app.hub.read import api_target, check_repo
 from app.hub.write import FactoryDep, api_route, repo_url
@@ -44,7 +46,13 @@ from app.repos.commits import AddFile, AddLfsFile, Author, DeletePath, Operation
 from app.repos.gitobjects import OID_RE, load_object, parse_lfs_pointer
 from app.repos.listing import Listed, lookup_paths
 from app.repos.models import Repo, RepoLfsObject
-from app.repos.service import get_commit, get_repo, linked_sizes, resolve_revision
+from app.repos.service import (
+    branch_ref_name,
+    get_commit,
+    get_repo,
+    linked_sizes,
+    resolve_revision,
+)
 
 router = APIRouter(tags=["hub"])
 LFS_MIN_SIZE = 10 * MiB  # huggingface.co stores files of 10 MB and more in LFS
@@ -130,7 +138,7 @@ def preupload(
     """Every requested path is echoed (the client indexes the answer by path). `oid` is the
     current file's: sha256 for LFS, git sha1 otherwise, so unchanged files are skipped."""
     target = api_target(request, 5)
-    repo = get_repo(session, principal, target.repo_type, target.repo_id, write=True)
+    repo = get_repo(session, principal, target.repo_type, target.repo_id, upload=True)
     tree = get_commit(session, resolve_revision(session, repo, target.revision)).tree_sha
     wanted = [f.path for f in body.files] + [".gitattributes", ".gitignore"]
     current = lookup_paths(session, tree, wanted)
@@ -262,7 +270,7 @@ async def commit_body(
     connection is held while the body streams in (a slow upload must not pin one)."""
     target = api_target(request, 5)
     await run_in_threadpool(
-        partial(check_repo, write=True), session, principal, target.repo_type, target.repo_id
+        partial(check_repo, upload=True), session, principal, target.repo_type, target.repo_id
     )
     limit = min(MAX_COMMIT_BODY, request.app.state.settings.max_request_body)
     parsed = CommitRequest()
@@ -302,14 +310,30 @@ def inline_files(operations: list[Operation]) -> dict[str, int]:
 
 
 def open_pull_request(
-    factory: sessionmaker[Session], repo_id: int, revision: str, actor: Actor
+    factory: sessionmaker[Session],
+    principal: Principal,
+    repo_id: int,
+    revision: str,
+    body: CommitRequest,
+    actor: Actor,
 ) -> int:
-    """`create_pr`: the commit lands on a new `refs/pr/N` started at the revision (§3)."""
+    """`create_pr`: the commit lands on a new pull request (open, titled by the commit)
+    against the branch `revision` names, its ref `refs/pr/N` started at that branch."""
     with write_transaction(factory) as session:
         repo = session.get(Repo, repo_id)
         assert repo is not None
-        number, _ = manage.open_pr_ref(session, repo, revision, actor)
-    return number
+        thread = discussions.open_thread(
+            session,
+            principal,
+            repo,
+            title=body.summary or "Update files",
+            description=body.description or None,
+            pull_request=True,
+            actor=actor,
+            target=revision,
+            status=OPEN,
+        )
+    return thread.num
 
 
 @api_route(router, "/{namespace}/{name}/commit/{rest:path}", ("POST",))
@@ -323,16 +347,22 @@ def commit(
     create_pr: bool = False,
 ) -> Response:
     target = api_target(request, 5)
-    repo = get_repo(session, principal, target.repo_type, target.repo_id, write=True)
+    repo = get_repo(session, principal, target.repo_type, target.repo_id, content=True)
+    revision = target.revision or "main"
+    if target.path and not create_pr:
+        revision = f"{revision}/{target.path}"  # an unencoded branch name with a slash
+    if create_pr:
+        discussions.require_participant(session, principal, repo)
+    else:
+        discussions.require_push(session, principal, repo, branch_ref_name(revision))
     settings = request.app.state.settings
     check_upload(session, settings, repo.namespace, Upload(git=inline_files(body.operations)))
     session.close()  # create_commit opens its own sessions; hold no connection meanwhile
     assert principal.user is not None
-    revision = target.revision or "main"
-    if target.path and not create_pr:
-        revision = f"{revision}/{target.path}"  # an unencoded branch name with a slash
     actor = Actor.of(request, principal, "api")
-    number = open_pull_request(factory, repo.id, revision, actor) if create_pr else None
+    number = None
+    if create_pr:
+        number = open_pull_request(factory, principal, repo.id, revision, body, actor)
     ref_name = revision if number is None else f"{manage.PULLS}{number}"
     try:
         result = create_commit(

@@ -312,12 +312,18 @@ async def paths_info_body(
 
 
 def check_repo(
-    session: Session, principal: Principal, repo_type: str, repo_id: str, *, write: bool = False
+    session: Session,
+    principal: Principal,
+    repo_type: str,
+    repo_id: str,
+    *,
+    write: bool = False,
+    upload: bool = False,
 ) -> None:
     """The repo check a route makes before it reads its body; the request's connection then
     goes back to the pool (the session stays usable), so that a slow body does not hold one."""
     try:
-        get_repo(session, principal, repo_type, repo_id, write=write)
+        get_repo(session, principal, repo_type, repo_id, write=write, upload=upload)
     finally:
         session.close()
 

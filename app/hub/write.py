@@ -20,16 +20,16 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor, record
 from app.auth.permissions import Principal
 from app.db.engine import write_transaction
-from app.deps import BlobsDep, FactoryDep, PrincipalDep, SessionDep, UserDep
-from app.errors import BadRequest, Conflict, NotFound
+from app.deps import BlobsDep, FactoryDep, PrincipalDep, UserDep
+from app.errors import BadRequest, Conflict
 from app.gating import service as gating
-from app.http import base_url, iso_z
+from app.http import base_url
 from app.hub.read import PLURALS, URL_PREFIXES, RepoPath, api_target
 from app.repos import manage
 from app.repos.commits import Author
 from app.repos.models import Repo
 from app.repos.paths import validate_branch, validate_repo_type
-from app.repos.service import DEFAULT_BRANCH, HEADS, TAGS, get_ref, get_repo, resolve_revision
+from app.repos.service import HEADS, TAGS, get_ref, get_repo, resolve_revision
 
 router = APIRouter(tags=["hub"])
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -270,50 +270,3 @@ def _optional_str(body: dict[str, Any], key: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise BadRequest(f"{key!r} must be a string")
     return value
-
-
-# --- pull requests as refs (§3): enough for `upload_folder(create_pr=True)` ----------------
-
-
-@api_route(router, "/{namespace}/{name}/discussions", ("POST",))
-def open_pull_request(
-    request: Request, body: BodyDep, principal: PrincipalDep, factory: FactoryDep
-) -> Response:
-    """A pull request is its ref `refs/pr/N`, started at main; there is no discussion thread,
-    so plain discussions are refused and the title is not stored."""
-    if body.get("pullRequest") is not True:
-        raise BadRequest("Discussions are not supported; only pull requests can be opened")
-    with write_transaction(factory) as session:
-        repo, _ = _writable(session, principal, request, with_ref=False)
-        number, _ = manage.open_pr_ref(session, repo, None, Actor.of(request, principal, "api"))
-    url = f"{repo_url(request, repo.type, repo.repo_id)}/discussions/{number}"
-    return JSONResponse({"num": number, "url": url})
-
-
-@api_route(router, "/{namespace}/{name}/discussions/{number}", ("GET",))
-def pull_request_details(
-    request: Request, number: int, session: SessionDep, principal: PrincipalDep
-) -> Response:
-    """The fields `get_discussion_details` needs (hf_api.py:7411-7438)."""
-    target = api_target(request, 5)
-    repo = get_repo(session, principal, target.repo_type, target.repo_id)
-    ref = get_ref(session, repo, f"{manage.PULLS}{number}")
-    if ref is None:
-        raise NotFound(f"Pull request #{number} not found")
-    return JSONResponse(
-        {
-            "num": number,
-            "title": f"Pull request #{number}",
-            "status": "open",
-            "isPullRequest": True,
-            "createdAt": iso_z(ref.updated_at),
-            "repo": {"name": repo.repo_id, "type": repo.type},
-            "author": {"name": repo.namespace},
-            "events": [],
-            "changes": {"base": HEADS + DEFAULT_BRANCH},
-            "filesWithConflicts": [],
-            "pinned": False,
-            "locked": False,
-            "diff": "",
-        }
-    )

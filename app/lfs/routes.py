@@ -95,7 +95,7 @@ def lfs_repo(session: Session, principal: Principal, target: LfsTarget, *, write
     credential helper only after a 401 (a 404 would end the push)."""
     try:
         return get_repo(
-            session, principal, target.repo_type, target.repo_id, write=write, content=True
+            session, principal, target.repo_type, target.repo_id, upload=write, content=True
         )
     except (RepoNotFound, Unauthorized):
         if principal.user is None:

@@ -35,8 +35,8 @@ from app.repos.gitobjects import (
 )
 from app.repos.models import Commit, LfsObject, Ref, Repo, RepoCommit, RepoLfsObject, TreeEntry
 from app.repos.paths import validate_path
-from app.repos.refs import move_ref
-from app.repos.service import HEADS, resolve_revision
+from app.repos.refs import Cause, move_ref
+from app.repos.service import HEADS, FileEntry, resolve_revision
 
 CAS_RETRIES = 50  # concurrent commits without parent_commit are re-applied on the new head
 GITATTRIBUTES = b"""*.7z filter=lfs diff=lfs merge=lfs -text
@@ -100,7 +100,17 @@ class DeletePath:
     folder: bool = False
 
 
-Operation = AddFile | AddLfsFile | DeletePath
+@dataclass(frozen=True)
+class KeepFile:
+    """A file of another revision of this repo, placed as it is (its object already stored):
+    what a merge applies. README.md content rides along for the card's refresh."""
+
+    path: str
+    entry: FileEntry
+    readme: bytes | None = None
+
+
+Operation = AddFile | AddLfsFile | DeletePath | KeepFile
 
 
 @dataclass(frozen=True)
@@ -191,6 +201,26 @@ class CommitBuilder:
         )
         if path == "README.md":
             self.plan.readme = blob.data if lfs is None else None
+
+    def place(self, path: str, entry: FileEntry, readme: bytes | None) -> None:
+        """An existing object at path, with its mode (executable, symlink) kept."""
+        *folders, name = validate_path(path).split("/")
+        node = self._folder(folders, create=True)
+        assert node is not None
+        if name in node.children or (name in node.entries and node.entries[name].kind == "tree"):
+            raise BadRequest(f"{path!r} is a folder, so it cannot be replaced by a file")
+        node.entries[name] = TreeEntry(
+            name=name,
+            kind="blob",
+            mode=entry.mode,
+            oid=entry.oid,
+            size=entry.size,
+            lfs_oid=entry.lfs_oid,
+            lfs_pointer_size=entry.lfs_pointer_size,
+            xet_hash=entry.xet_hash,
+        )
+        if path == "README.md":
+            self.plan.readme = readme
 
     def _xet_hash(self, lfs_oid: str) -> str | None:
         """The Xet file of an LFS object, listed as `xetHash` so Xet clients can skip a HEAD."""
@@ -333,6 +363,7 @@ def create_commit(
     parent_commit: str | None = None,
     after_commit: AfterCommit | None = None,
     actor: Actor | None = None,
+    cause: Cause = "commit",
 ) -> CommitResult:
     """Apply operations on top of branch and move it; retried on concurrent commits unless a
     parent_commit pins the base (then a moved branch is 412, as huggingface.co answers).
@@ -359,7 +390,7 @@ def create_commit(
             repo = session.get(Repo, repo_id)
             assert repo is not None
             moved = move_ref(
-                session, repo, ref_name, head, commit.id.decode(), cause="commit", actor=actor
+                session, repo, ref_name, head, commit.id.decode(), cause=cause, actor=actor
             )
             if not moved:
                 if parent_commit is not None:
@@ -390,6 +421,8 @@ def _plan(
         elif isinstance(op, AddLfsFile):
             size = lfs_size_for(session, repo, op)
             builder.add(op.path, lfs_pointer_blob(op.oid, size), size=size, lfs=(op.oid, size))
+        elif isinstance(op, KeepFile):
+            builder.place(op.path, op.entry, op.readme)
         else:
             builder.delete(op.path, folder=op.folder)
     return builder.build()

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.models import Token, User
-from app.auth.permissions import Principal, can_read, require_write
+from app.auth.permissions import Principal, can_read, require_upload
 from app.db.base import utcnow
 from app.errors import Forbidden, RepoNotFound, Unauthorized
 from app.gating.service import require_access
@@ -70,10 +70,9 @@ def check(session: Session, granted: Grant, *, write: bool) -> Repo:
     key = (repo.type, repo.repo_id)
     if not can_read(session, principal, repo.namespace, repo.private, key):
         raise RepoNotFound(f"Repository not found: {repo.repo_id}")
-    if write:
-        require_write(session, principal, repo.namespace, key)
-    else:
-        require_access(session, principal, repo)  # a gated repo's content
+    if write:  # objects sent for a commit, by a writer or for a pull request
+        require_upload(session, principal, repo.namespace, repo.private, key)
+    require_access(session, principal, repo)  # a gated repo's content
     return repo
 
 

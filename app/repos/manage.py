@@ -26,7 +26,7 @@ from app.repos.commits import (
     make_commit_object,
 )
 from app.repos.gitobjects import store_objects
-from app.repos.models import Ref, Repo
+from app.repos.models import Repo
 from app.repos.paths import validate_repo_name, validate_repo_type
 from app.repos.refs import Cause, delete_all_refs, move_ref
 from app.repos.service import (
@@ -36,7 +36,6 @@ from app.repos.service import (
     find_repo,
     get_commit,
     get_ref,
-    resolve_revision,
 )
 
 PULLS = "refs/pr/"
@@ -179,21 +178,6 @@ def _cause(ref_name: str) -> Cause:
     if ref_name.startswith(TAGS):
         return "tag"
     return "pull-request" if ref_name.startswith(PULLS) else "branch"
-
-
-def open_pr_ref(
-    session: Session, repo: Repo, revision: str | None, actor: Actor | None
-) -> tuple[int, str]:
-    """Start the repo's next pull request ref, `refs/pr/N` (N from 1), at revision's commit;
-    returns (N, ref name). A pull request is only its ref: there is no discussion thread."""
-    names = session.scalars(
-        select(Ref.name).where(Ref.repo_id == repo.id, Ref.name.startswith(PULLS))
-    )
-    numbers = [int(n[len(PULLS) :]) for n in names if n[len(PULLS) :].isdigit()]
-    number = max(numbers, default=0) + 1
-    sha = resolve_revision(session, repo, revision)
-    create_ref(session, repo, f"{PULLS}{number}", sha, actor)
-    return number, f"{PULLS}{number}"
 
 
 def squash_branch(

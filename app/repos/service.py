@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.permissions import Principal, can_read, require_write
+from app.auth.permissions import Principal, can_read, require_upload, require_write
 from app.errors import EntryNotFound, RepoNotFound, RevisionNotFound
 from app.gating.service import require_access
 from app.repos.models import Commit, LfsObject, Ref, Repo, RepoCommit, RepoLfsObject, TreeEntry
@@ -71,16 +71,21 @@ def get_repo(
     *,
     write: bool = False,
     content: bool = False,
+    upload: bool = False,
 ) -> Repo:
     """The repo if the caller may see it (and write it), else RepoNotFound: never 403 for a
     hidden repo, so its existence does not leak (ARCHITECTURE.md §6). With content, the
-    caller is about to read file content: a gated repo needs granted access (app.gating)."""
+    caller is about to read file content: a gated repo needs granted access (app.gating).
+    With upload, the caller sends objects: its writers, or those who may open pull requests
+    on it (their commits are checked when they move a ref)."""
     repo = find_repo(session, repo_type, repo_id)
     key = (repo.type, repo.repo_id) if repo is not None else None
     if repo is None or not can_read(session, principal, repo.namespace, repo.private, key):
         raise RepoNotFound(f"Repository not found: {repo_id}")
     if write:
         require_write(session, principal, repo.namespace, key)
+    elif upload:
+        require_upload(session, principal, repo.namespace, repo.private, key)
     if content and repo.gated:
         require_access(session, principal, repo)
     return repo

@@ -80,7 +80,7 @@ def _token_route(scope: tokens.Scope) -> None:
             principal,
             repo_type,
             f"{namespace}/{name}",
-            write=scope == "write",
+            upload=scope == "write",
             content=True,
         )
         if scope == "read" or not (rev == "None" or create_pr):
