@@ -256,7 +256,9 @@ def super_squash(
 ) -> Response:
     with factory() as session:
         repo, branch = _writable(session, principal, request)
-        if get_ref(session, repo, HEADS + branch) is None and get_ref(session, repo, TAGS + branch):
+        if branch.startswith(TAGS) or (
+            get_ref(session, repo, HEADS + branch) is None and get_ref(session, repo, TAGS + branch)
+        ):
             raise BadRequest(f"{branch!r} is a tag; only branches can be squashed")
     assert principal.user is not None
     message = _optional_str(body, "message") or "Super-squash branch using huggingface_hub"

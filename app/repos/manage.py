@@ -190,10 +190,12 @@ def squash_branch(
     actor: Actor | None = None,
 ) -> str:
     """Replace a branch's history by one root commit of its current tree (super-squash);
-    412 when the branch moves meanwhile, like any other commit with a pinned parent."""
+    412 when the branch moves meanwhile, like any other commit with a pinned parent. A full
+    ref name (`refs/pr/1`, `refs/convert/parquet`) squashes that ref, as the Hub allows."""
+    ref_name = branch if branch.startswith("refs/") else HEADS + branch
     with factory() as session:
         repo = session.get(Repo, repo_id)
-        head = get_ref(session, repo, HEADS + branch) if repo else None
+        head = get_ref(session, repo, ref_name) if repo else None
         if repo is None or head is None:
             raise RevisionNotFound(f"Invalid rev id: {branch}")
         tree_sha = get_commit(session, head.commit_sha).tree_sha
@@ -204,7 +206,7 @@ def squash_branch(
         repo = session.get(Repo, repo_id)
         assert repo is not None
         new = commit.id.decode()
-        if not move_ref(session, repo, HEADS + branch, old, new, cause="squash", actor=actor):
+        if not move_ref(session, repo, ref_name, old, new, cause="squash", actor=actor):
             raise PreconditionFailed()
         index_commit(session, repo, commit, [])
         repo.updated_at = utcnow()
