@@ -277,7 +277,7 @@ def threads(
     rows = list(
         session.scalars(query.order_by(Discussion.num.desc()).offset(page * size).limit(size))
     )
-    users = _users(session, [r.author_id for r in rows])
+    users = users_by_id(session, [r.author_id for r in rows])
     comments = {
         thread_id: number
         for thread_id, number in session.execute(
@@ -303,7 +303,17 @@ def counts(session: Session, repo: Repo) -> dict[str, int]:
     return {status: number for status, number in rows}
 
 
-def _users(session: Session, ids: Iterable[int | None]) -> dict[int, User]:
+def threads_of_commit(session: Session, repo: Repo, sha: str) -> list[Discussion]:
+    """The pull requests a commit was pushed to, or merged by."""
+    pushed = select(DiscussionEvent.discussion_id).where(DiscussionEvent.commit_oid == sha)
+    query = select(Discussion).where(
+        Discussion.repo_id == repo.id,
+        (Discussion.id.in_(pushed)) | (Discussion.merge_commit == sha),
+    )
+    return list(session.scalars(query.order_by(Discussion.num)))
+
+
+def users_by_id(session: Session, ids: Iterable[int | None]) -> dict[int, User]:
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
@@ -693,7 +703,7 @@ def event_json(event: DiscussionEvent, users: dict[int, User]) -> dict[str, Any]
 
 
 def event_answer(session: Session, event: DiscussionEvent) -> dict[str, Any]:
-    return event_json(event, _users(session, [event.author_id]))
+    return event_json(event, users_by_id(session, [event.author_id]))
 
 
 def summary_json(repo: Repo, listed: Listed) -> dict[str, Any]:
@@ -716,7 +726,7 @@ def details_json(
     session: Session, blobs: BlobStore, repo: Repo, thread: Discussion, *, with_diff: bool
 ) -> dict[str, Any]:
     rows = events(session, thread)
-    users = _users(session, [thread.author_id, *(e.author_id for e in rows)])
+    users = users_by_id(session, [thread.author_id, *(e.author_id for e in rows)])
     out: dict[str, Any] = {
         "num": thread.num,
         "title": thread.title,

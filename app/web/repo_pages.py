@@ -19,6 +19,7 @@ from app.auth.permissions import can_write
 from app.cards.render import CardRenderer
 from app.db.engine import write_transaction
 from app.deps import BlobsDep, CacheDep
+from app.discussions import service as discussions
 from app.errors import BadRequest
 from app.http import base_url, raw_segments, repo_id_at, split_revision_and_path
 from app.repos.manage import delete_repo
@@ -300,7 +301,10 @@ def commit_page(page: PageDep, blobs: BlobsDep, cache: CacheDep, sha: str) -> Re
     commit = get_commit(page.db, resolve_revision(page.db, repo, sha))
     changes = service.commit_changes(page.db, blobs, cache, commit)
     rev = service.Revision(repo, commit.sha, commit)
-    return render_repo_page(page, "commit.html", rev, "commits", commit=commit, changes=changes)
+    pulls = discussions.threads_of_commit(page.db, repo, commit.sha)
+    return render_repo_page(
+        page, "commit.html", rev, "commits", commit=commit, changes=changes, pulls=pulls
+    )
 
 
 # --- settings --------------------------------------------------------------------------

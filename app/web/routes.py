@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from app.errors import NotFound
-from app.web import account, admin, browse, gate, orgs, repo_pages, sso
+from app.web import account, admin, browse, community, gate, orgs, repo_pages, sso
 from app.web.pages import STATIC_DIR, static_version
 
 STATIC_TYPES = {
@@ -44,4 +44,5 @@ router.include_router(admin.router)
 router.include_router(orgs.router)
 router.include_router(browse.router)
 router.include_router(gate.router)
+router.include_router(community.router)
 router.include_router(repo_pages.router)

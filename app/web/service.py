@@ -329,9 +329,16 @@ def commit_changes(db: Session, blobs: BlobStore, cache: TreeCache, commit: Comm
     """Files the commit changed against its first parent, with line diffs for small text.
     A commit of 10,000 files lists the first few hundred: a page is not an archive."""
     parent_tree = get_commit(db, commit.parents[0]).tree_sha if commit.parents else None
-    trees = cache.get_many(db, [t for t in (commit.tree_sha, parent_tree) if t])
-    new = {e.path: e for e in trees[commit.tree_sha] if e.kind != "tree"}
-    old = {e.path: e for e in trees[parent_tree] if e.kind != "tree"} if parent_tree else {}
+    return tree_changes(db, blobs, cache, parent_tree, commit.tree_sha)
+
+
+def tree_changes(
+    db: Session, blobs: BlobStore, cache: TreeCache, old_tree: str | None, new_tree: str
+) -> Changes:
+    """Files that differ from old_tree to new_tree (a commit's, or a pull request's)."""
+    trees = cache.get_many(db, [t for t in (new_tree, old_tree) if t])
+    new = {e.path: e for e in trees[new_tree] if e.kind != "tree"}
+    old = {e.path: e for e in trees[old_tree] if e.kind != "tree"} if old_tree else {}
     changes = []
     for path in sorted(old.keys() | new.keys()):
         before, after = old.get(path), new.get(path)
