@@ -42,6 +42,20 @@ def api_write(caller: str, visibility: str) -> int:
     return 200 if caller in WRITERS else 403
 
 
+def participate(caller: str, visibility: str) -> int:
+    """Discussions, and the objects of a pull request's commits (issue 20): whoever may read
+    the repo with a token that may write; the commit that moves a ref is checked on its own."""
+    if visibility == "private" and caller in HIDDEN:
+        return 404
+    if caller == "anonymous":
+        return 401
+    return 403 if caller == "owner_read_token" else 200
+
+
+def challenged_participate(caller: str, visibility: str) -> int:
+    return 401 if caller == "anonymous" else participate(caller, visibility)
+
+
 def inference(caller: str, visibility: str) -> int:
     """Whoever may read the repo may run it; this repo holds no model, which readers learn."""
     return 404 if visibility == "private" and caller in HIDDEN else 400
@@ -52,10 +66,6 @@ def challenged_read(caller: str, visibility: str) -> int:
     if visibility == "private" and caller == "anonymous":
         return 401
     return api_read(caller, visibility)
-
-
-def challenged_write(caller: str, visibility: str) -> int:
-    return 401 if caller == "anonymous" else api_write(caller, visibility)
 
 
 @dataclass(frozen=True)
@@ -131,7 +141,7 @@ ROUTES = [
         "preupload",
         "POST",
         "/api/models/{id}/preupload/main",
-        api_write,
+        participate,
         options=lambda: {"json": {"files": [{"path": "a.txt", "size": 5, "sample": "cHJvYmU="}]}},
     ),
     Route("create branch", "POST", "/api/models/{id}/branch/b-{rand}", api_write),
@@ -166,12 +176,12 @@ ROUTES = [
         inference,
         options=lambda: {"json": {"messages": [{"role": "user", "content": "hi"}]}},
     ),
-    Route("xet write token", "GET", "/api/models/{id}/xet-write-token/main", api_write),
+    Route("xet write token", "GET", "/api/models/{id}/xet-write-token/main", participate),
     Route(
         "lfs upload",
         "POST",
         "/{id}.git/info/lfs/objects/batch",
-        challenged_write,
+        challenged_participate,
         basic=True,
         options=lfs_batch("upload"),
     ),
@@ -179,8 +189,17 @@ ROUTES = [
         "git push refs",
         "GET",
         "/{id}.git/info/refs?service=git-receive-pack",
-        challenged_write,
+        challenged_participate,  # each pushed ref is checked: outsiders only their own PRs
         basic=True,
+    ),
+    Route("discussions", "GET", "/api/models/{id}/discussions", api_read),
+    Route("auth check", "GET", "/api/models/{id}/auth-check", api_read),
+    Route(
+        "open discussion",
+        "POST",
+        "/api/models/{id}/discussions",
+        participate,
+        options=lambda: {"json": {"title": f"probe {secrets.token_hex(3)}"}},
     ),
 ]
 
