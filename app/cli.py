@@ -377,9 +377,10 @@ def tokens() -> None:
     "--scope",
     "scopes",
     multiple=True,
-    metavar="ENTITY=read|write",
+    metavar="ENTITY=read|discussion|write",
     help="Make a fine-grained token that may only do this (repeatable): ENTITY is a namespace "
-    "(acme) or a repo (acme/bert, datasets/acme/corpus, spaces/acme/demo).",
+    "(acme) or a repo (acme/bert, datasets/acme/corpus, spaces/acme/demo); discussion also "
+    "opens discussions and pull requests there, write also pushes.",
 )
 @friendly_errors
 def tokens_create(
