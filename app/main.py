@@ -29,6 +29,7 @@ from app.http import RequestContextMiddleware, install_error_handlers
 from app.hub import routes as hub
 from app.inference import routes as inference
 from app.lfs import routes as lfs
+from app.likes import routes as likes
 from app.metrics import InstrumentedBlobStore, install_metrics
 from app.quotas import routes as quotas
 from app.repos.events import Consumer, EventBus
@@ -85,7 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(audit_router)
     # Specific prefixes first; the web pages' catch-all `/{namespace}/{name}` routes come last.
-    for module in (hub, lfs, xet, git, inference, datasets, quotas, gating, discussions, web):
+    routers = (hub, lfs, xet, git, inference, datasets, quotas, gating, discussions, likes, web)
+    for module in routers:
         app.include_router(module.router)
     return app
 

@@ -7,6 +7,7 @@ from app.db.base import Base
 from app.discussions.models import Discussion, DiscussionEvent
 from app.gating.models import AccessRequest
 from app.git.models import GitTag
+from app.likes.models import RepoLike
 from app.quotas.models import NamespaceQuota, RepoGitBlob
 from app.repos.models import (
     Commit,
@@ -44,6 +45,7 @@ __all__ = [
     "RepoEvent",
     "RepoGitBlob",
     "RepoLfsObject",
+    "RepoLike",
     "Token",
     "TreeEntry",
     "User",

@@ -21,6 +21,7 @@ from app.db.engine import write_transaction
 from app.deps import BlobsDep, CacheDep
 from app.discussions import service as discussions
 from app.errors import BadRequest
+from app.likes import service as likes
 from app.http import base_url, raw_segments, repo_id_at, split_revision_and_path
 from app.repos.manage import delete_repo
 from app.repos.models import Repo
@@ -120,7 +121,10 @@ def render_repo_page(
 ) -> Response:
     """A page with the repo header: its tabs show Settings to those who may write."""
     can_write = page.session.user is not None and write_access(page, rev.repo)
-    return page.render(template, rev=rev, repo=rev.repo, tab=tab, can_write=can_write, **context)
+    liked = likes.likes(page.db, page.principal, rev.repo)
+    return page.render(
+        template, rev=rev, repo=rev.repo, tab=tab, can_write=can_write, liked=liked, **context
+    )
 
 
 def write_access(page: Page, repo: Repo) -> bool:
@@ -337,6 +341,22 @@ async def set_visibility(page: PageDep) -> Response:
             record(db, actor, "repo.visibility", fresh.repo_id, type=fresh.type, private=private)
         fresh.private = private
     return page.redirect(settings_url(repo))
+
+
+@_page_route("/like", methods=("POST",))
+async def toggle_like(page: PageDep) -> Response:
+    """The like button: like, or unlike when already liked."""
+    await page.form()
+    page.require_user()
+    target = target_of(page.request)
+    with write_transaction(page.request.app.state.sessionmaker) as db:
+        repo = get_repo(db, page.principal, target.repo_type, target.repo_id)
+        if likes.likes(db, page.principal, repo):
+            likes.unlike(db, page.principal, repo)
+        else:
+            likes.like(db, page.principal, repo)
+        url = repo_url(repo)
+    return page.redirect(url)
 
 
 @_page_route("/settings/delete", methods=("POST",))

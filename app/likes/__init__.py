@@ -1,0 +1,1 @@
+"""Likes: who likes which repo, the count shown with it, and the lists the client reads."""
