@@ -1,6 +1,7 @@
 """One error hierarchy, mapped to HTTP in exactly one handler (`app.main`).
 
     AtriumError                       500  (never raised bare)
+    ├── RepoMoved                     307  an old name of a moved repo
     ├── BadRequest                    400
     │   └── InvalidName               400
     ├── Unauthorized                  401  "Invalid credentials in Authorization header"
@@ -38,6 +39,21 @@ class AtriumError(Exception):
         self.message = message or self.default_message
         self.headers = headers or {}
         super().__init__(self.message)
+
+
+class RepoMoved(AtriumError):
+    """The repo asked for by an old name: the same request at the new name answers it.
+    The handlers turn `old` into `new` in the request's path for the `Location` header."""
+
+    status = 307
+
+    def __init__(self, old: str, new: str):
+        self.old, self.new = old, new
+        super().__init__(f"Repository {old} was moved to {new}")
+
+    def location(self, raw_path: str, query: str = "") -> str:
+        path = raw_path.replace(f"/{self.old}", f"/{self.new}", 1)
+        return path + (f"?{query}" if query else "")
 
 
 class BadRequest(AtriumError):

@@ -25,7 +25,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
 from app.db.engine import database_unavailable
-from app.errors import AtriumError, BadRequest, GatedRepo, PayloadTooLarge, RepoNotFound
+from app.errors import (
+    AtriumError,
+    BadRequest,
+    GatedRepo,
+    PayloadTooLarge,
+    RepoMoved,
+    RepoNotFound,
+)
 
 log = logging.getLogger("atrium.access")
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -98,6 +105,14 @@ def openai_error(status: int, message: str, code: str | None) -> dict[str, Any]:
 DATABASE_RETRY_AFTER_S = 2
 
 
+def moved_location(request: Request, exc: RepoMoved) -> str:
+    """Where a request that named a moved repo by its old name goes: the same path and query
+    with the repo's new name, on this server."""
+    raw = (request.scope.get("raw_path") or b"").decode("latin-1") or request.url.path
+    settings = request.app.state.settings
+    return base_url(request, settings) + exc.location(raw.split("?", 1)[0], request.url.query)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     def answer(
         request: Request,
@@ -116,6 +131,9 @@ def install_error_handlers(app: FastAPI) -> None:
         # A hidden repo is 404 to everyone, anonymous included (ARCHITECTURE.md §6), unlike
         # huggingface.co's 401: the client maps both alike thanks to X-Error-Code.
         message = exc.message
+        if isinstance(exc, RepoMoved):
+            headers = {**exc.headers, "Location": moved_location(request, exc)}
+            return answer(request, exc.status, message, exc.code, headers)
         if isinstance(exc, GatedRepo):
             message = exc.absolute(base_url(request, request.app.state.settings))
         return answer(request, exc.status, message, exc.code, exc.headers)

@@ -26,6 +26,7 @@ from app.discussions.service import PullRequestCommits
 from app.gating import routes as gating
 from app.git import routes as git
 from app.http import RequestContextMiddleware, install_error_handlers
+from app.hub import fallback as api_fallback
 from app.hub import routes as hub
 from app.inference import routes as inference
 from app.lfs import routes as lfs
@@ -86,9 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(audit_router)
     # Specific prefixes first; the web pages' catch-all `/{namespace}/{name}` routes come last.
-    routers = (hub, lfs, xet, git, inference, datasets, quotas, gating, discussions, likes, web)
+    routers = (hub, lfs, xet, git, inference, datasets, quotas, gating, discussions, likes)
     for module in routers:
         app.include_router(module.router)
+    app.include_router(api_fallback.router)  # an unknown /api/ path: a 404 of its own
+    app.include_router(web.router)
     return app
 
 

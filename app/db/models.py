@@ -18,6 +18,7 @@ from app.repos.models import (
     RepoCommit,
     RepoEvent,
     RepoLfsObject,
+    RepoRedirect,
     TreeEntry,
 )
 from app.security.models import PickleScan
@@ -46,6 +47,7 @@ __all__ = [
     "RepoGitBlob",
     "RepoLfsObject",
     "RepoLike",
+    "RepoRedirect",
     "Token",
     "TreeEntry",
     "User",

@@ -26,7 +26,7 @@ from app.audit.service import Actor
 from app.auth.permissions import Principal, can_discuss, can_read, require_write
 from app.deps import get_blobs, get_principal, get_sessionmaker, get_settings
 from app.discussions import service as discussions
-from app.errors import AtriumError, BadRequest, RepoNotFound, Unauthorized
+from app.errors import AtriumError, BadRequest, RepoMoved, RepoNotFound, Unauthorized
 from app.gating import service as gating
 from app.git.cache import ReplyRecorder, reply_key
 from app.git.service import (
@@ -42,9 +42,10 @@ from app.git.service import (
 )
 from app.git.store import AtriumGitRepo
 from app.git.wire import spool_body, stream_reply
+from app.http import moved_location
 from app.repos.history import known_commits
 from app.repos.models import Repo
-from app.repos.service import find_repo
+from app.repos.service import find_repo, moved_from
 
 router = APIRouter(tags=["git"], include_in_schema=False)
 
@@ -88,6 +89,8 @@ def open_repo(
     with get_sessionmaker(request)() as session:
         principal = get_principal(request, session)
         repo = find_repo(session, repo_type, f"{namespace}/{name}")
+        if repo is None:
+            moved_from(session, principal, repo_type, f"{namespace}/{name}")
         key = (repo.type, repo.repo_id) if repo is not None else None
         if repo is None or not can_read(session, principal, repo.namespace, repo.private, key):
             _challenge(principal)
@@ -121,8 +124,10 @@ def _challenge(principal: Principal) -> None:
         )
 
 
-def git_error(exc: AtriumError) -> Response:
+def git_error(exc: AtriumError, request: Request) -> Response:
     headers = {**exc.headers, **NO_CACHE}
+    if isinstance(exc, RepoMoved):  # git follows it for info/refs, then uses the new URL
+        headers["Location"] = moved_location(request, exc)
     return PlainTextResponse(exc.message + "\n", status_code=exc.status, headers=headers)
 
 
@@ -140,7 +145,7 @@ def _info_refs(repo_type: str) -> Callable[..., Awaitable[Response]]:
             service = _service(service)
             repo = await _open(request, repo_type, namespace, name, service)
         except AtriumError as exc:
-            return git_error(exc)
+            return git_error(exc, request)
         return StreamingResponse(
             stream_reply(advertise(service, repo.view(request))),
             media_type=f"application/x-{service}-advertisement",
@@ -158,7 +163,7 @@ def _rpc(repo_type: str, service: str) -> Callable[..., Awaitable[Response]]:
             repo = await _open(request, repo_type, namespace, name, service)
             body = await spool_body(request, get_settings(request).max_request_body)
         except AtriumError as exc:
-            return git_error(exc)
+            return git_error(exc, request)
         if service == RECEIVE_PACK:
             return _receive_pack(request, repo, body)
         return await _upload_pack(request, repo, body)

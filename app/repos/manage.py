@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dulwich.objects import Blob
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,7 +26,7 @@ from app.repos.commits import (
     make_commit_object,
 )
 from app.repos.gitobjects import store_objects
-from app.repos.models import Repo
+from app.repos.models import Repo, RepoRedirect
 from app.repos.paths import validate_repo_name, validate_repo_type
 from app.repos.refs import Cause, delete_all_refs, move_ref
 from app.repos.service import (
@@ -85,6 +85,7 @@ def create_repo(
                 tags=[],
                 created_by=principal.user.id,
             )
+            release_name(session, repo_type, namespace, name)
             session.add(repo)
             session.flush()
             main = HEADS + DEFAULT_BRANCH
@@ -112,9 +113,27 @@ def move_repo(session: Session, principal: Principal, repo: Repo, to_repo_id: st
     validate_repo_name(name)
     require_write(session, principal, namespace)
     if find_repo(session, repo.type, to_repo_id) is not None:
-        raise Conflict(f"A repo named {to_repo_id} already exists")
+        raise Conflict(f"A {repo.type} repository called {to_repo_id} already exists")
+    old_namespace, old_name = repo.namespace, repo.name
     repo.namespace, repo.name = namespace, name
     repo.updated_at = utcnow()
+    # The old name redirects here until a repo takes it; the new one redirects nowhere.
+    release_name(session, repo.type, namespace, name)
+    release_name(session, repo.type, old_namespace, old_name)
+    session.add(
+        RepoRedirect(type=repo.type, namespace=old_namespace, name=old_name, repo_id=repo.id)
+    )
+
+
+def release_name(session: Session, repo_type: str, namespace: str, name: str) -> None:
+    """A name taken by a repo (created or moved there) no longer redirects elsewhere."""
+    session.execute(
+        delete(RepoRedirect).where(
+            RepoRedirect.type == repo_type,
+            RepoRedirect.namespace == namespace,
+            RepoRedirect.name == name,
+        )
+    )
 
 
 def update_card(session: Session, repo: Repo, ref_name: str, sha: str, plan: CommitPlan) -> None:
@@ -158,8 +177,7 @@ def update_settings(repo: Repo, *, private: bool | None = None) -> None:
 def create_ref(session: Session, repo: Repo, ref_name: str, sha: str, actor: Actor | None) -> None:
     """A new branch or tag at sha; Conflict (409, which `exist_ok` tolerates) if it exists."""
     if not move_ref(session, repo, ref_name, None, sha, cause=_cause(ref_name), actor=actor):
-        kind = "Tag" if ref_name.startswith(TAGS) else "Branch"
-        raise Conflict(f"{kind} already exists: {ref_name.rpartition('/')[2]}")
+        raise Conflict(f"Reference {ref_name} already exists")
 
 
 def delete_ref(session: Session, repo: Repo, ref_name: str, actor: Actor | None) -> None:

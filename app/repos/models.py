@@ -78,6 +78,21 @@ class Repo(Base):
         return f"{self.namespace}/{self.name}"
 
 
+class RepoRedirect(Base):
+    """An old name of a moved repo, which answers with a redirect to its current name until a
+    repo takes the name again (as on the Hub)."""
+
+    __tablename__ = "repo_redirects"
+    __table_args__ = (UniqueConstraint("type", "namespace", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))
+    namespace: Mapped[str] = mapped_column(String(96))
+    name: Mapped[str] = mapped_column(String(96))
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Ref(Base):
     __tablename__ = "refs"
     __table_args__ = (UniqueConstraint("repo_id", "name"),)

@@ -6,13 +6,22 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.permissions import Principal, can_read, require_upload, require_write
-from app.errors import EntryNotFound, RepoNotFound, RevisionNotFound
+from app.errors import EntryNotFound, RepoMoved, RepoNotFound, RevisionNotFound
 from app.gating.service import require_access
-from app.repos.models import Commit, LfsObject, Ref, Repo, RepoCommit, RepoLfsObject, TreeEntry
+from app.repos.models import (
+    Commit,
+    LfsObject,
+    Ref,
+    Repo,
+    RepoCommit,
+    RepoLfsObject,
+    RepoRedirect,
+    TreeEntry,
+)
 from app.repos.paths import validate_repo_type
 
 HEADS = "refs/heads/"
@@ -53,13 +62,23 @@ class FileEntry:
 
 
 def find_repo(session: Session, repo_type: str, repo_id: str) -> Repo | None:
+    """The repo of that id; as on the Hub, `alice/model` also finds `Alice/Model` (ids are
+    unique regardless of case, and the stored spelling is the one answered)."""
     namespace, _, name = repo_id.partition("/")
+    kind = validate_repo_type(repo_type)
+    exact = session.scalar(
+        select(Repo).where(Repo.type == kind, Repo.namespace == namespace, Repo.name == name)
+    )
+    if exact is not None or not name:
+        return exact
     return session.scalar(
-        select(Repo).where(
-            Repo.type == validate_repo_type(repo_type),
-            Repo.namespace == namespace,
-            Repo.name == name,
+        select(Repo)
+        .where(
+            Repo.type == kind,
+            func.lower(Repo.namespace) == namespace.lower(),
+            func.lower(Repo.name) == name.lower(),
         )
+        .limit(1)
     )
 
 
@@ -79,6 +98,8 @@ def get_repo(
     With upload, the caller sends objects: its writers, or those who may open pull requests
     on it (their commits are checked when they move a ref)."""
     repo = find_repo(session, repo_type, repo_id)
+    if repo is None:
+        moved_from(session, principal, repo_type, repo_id)
     key = (repo.type, repo.repo_id) if repo is not None else None
     if repo is None or not can_read(session, principal, repo.namespace, repo.private, key):
         raise RepoNotFound(f"Repository not found: {repo_id}")
@@ -89,6 +110,25 @@ def get_repo(
     if content and repo.gated:
         require_access(session, principal, repo)
     return repo
+
+
+def moved_from(session: Session, principal: Principal, repo_type: str, repo_id: str) -> None:
+    """For an id no repo holds: RepoMoved when it is the old name of a repo the caller may
+    read (a private repo's new name is told to no one else); nothing otherwise."""
+    namespace, _, name = repo_id.partition("/")
+    redirect = session.scalar(
+        select(RepoRedirect).where(
+            RepoRedirect.type == validate_repo_type(repo_type),
+            RepoRedirect.namespace == namespace,
+            RepoRedirect.name == name,
+        )
+    )
+    target = session.get(Repo, redirect.repo_id) if redirect is not None else None
+    if target is None:
+        return
+    key = (target.type, target.repo_id)
+    if can_read(session, principal, target.namespace, target.private, key):
+        raise RepoMoved(repo_id, target.repo_id)
 
 
 def list_refs(session: Session, repo: Repo) -> list[Ref]:

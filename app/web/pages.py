@@ -27,7 +27,15 @@ from app.audit.service import Actor
 from app.auth.permissions import Principal
 from app.config import Settings
 from app.deps import SessionDep, SettingsDep
-from app.errors import AtriumError, GatedRepo, NotFound, TooManyRequests, Unauthorized
+from app.errors import (
+    AtriumError,
+    GatedRepo,
+    NotFound,
+    RepoMoved,
+    TooManyRequests,
+    Unauthorized,
+)
+from app.http import moved_location
 from app.web import urls
 from app.web.session import CSRF_FIELD, WebSession, check_csrf, load_session, save_session
 
@@ -180,6 +188,8 @@ class PageRoute(APIRoute):
 
 
 def error_page(request: Request, exc: AtriumError) -> Response:
+    if isinstance(exc, RepoMoved):
+        return RedirectResponse(moved_location(request, exc), status_code=307)
     if isinstance(exc, Unauthorized) and request.method in ("GET", "HEAD"):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)

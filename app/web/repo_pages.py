@@ -21,8 +21,8 @@ from app.db.engine import write_transaction
 from app.deps import BlobsDep, CacheDep
 from app.discussions import service as discussions
 from app.errors import BadRequest
-from app.likes import service as likes
 from app.http import base_url, raw_segments, repo_id_at, split_revision_and_path
+from app.likes import service as likes
 from app.repos.manage import delete_repo
 from app.repos.models import Repo
 from app.repos.service import commit_history, get_commit, get_repo, resolve_revision
