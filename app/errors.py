@@ -3,7 +3,8 @@
     AtriumError                       500  (never raised bare)
     ├── RepoMoved                     307  an old name of a moved repo
     ├── BadRequest                    400
-    │   └── InvalidName               400
+    │   ├── InvalidName               400
+    │   └── InvalidPath               422  a file path a repo cannot hold
     ├── Unauthorized                  401  "Invalid credentials in Authorization header"
     │   └── GatedRepoLogin            401 anonymous, on a gated repo
     ├── Forbidden                     403
@@ -63,6 +64,11 @@ class BadRequest(AtriumError):
 
 class InvalidName(BadRequest):
     default_message = "Invalid name"
+
+
+class InvalidPath(BadRequest):
+    status = 422
+    default_message = "Invalid file path"
 
 
 class Unauthorized(AtriumError):
@@ -125,7 +131,9 @@ class RequestTimeout(AtriumError):
 
 class PreconditionFailed(AtriumError):
     status = 412
-    default_message = "A commit has happened since. Please refresh and try again."
+    default_message = (
+        "The branch was updated since you opened this page. Please refresh and try again."
+    )
 
 
 class PayloadTooLarge(AtriumError):

@@ -107,10 +107,10 @@ DATABASE_RETRY_AFTER_S = 2
 
 def moved_location(request: Request, exc: RepoMoved) -> str:
     """Where a request that named a moved repo by its old name goes: the same path and query
-    with the repo's new name, on this server."""
+    with the repo's new name. Relative, as the Hub sends it: huggingface_hub follows only
+    relative redirects with the caller's token (utils/_http.py)."""
     raw = (request.scope.get("raw_path") or b"").decode("latin-1") or request.url.path
-    settings = request.app.state.settings
-    return base_url(request, settings) + exc.location(raw.split("?", 1)[0], request.url.query)
+    return exc.location(raw.split("?", 1)[0], request.url.query)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -23,12 +23,12 @@ METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 def unknown_api_route(request: Request, rest: str) -> None:
     first, _, repo = rest.partition("/")
     if first in PLURALS and repo:
-        raise RepoNotFound(f"Repository not found: {repo.split('/', 2)[0]}")
+        raise RepoNotFound("Repository not found")
     raise NotFound(f"No API route {request.method} /api/{rest}")
 
 
 def _no_namespace(request: Request, name: str, rest: str) -> None:
-    raise RepoNotFound(f"Repository not found: {name}")
+    raise RepoNotFound("Repository not found")
 
 
 for _prefix in ("", "/datasets", "/spaces"):

@@ -232,8 +232,8 @@ def create_tag(
         raise BadRequest("'tag' is required: the name of the tag to create")
     with write_transaction(factory) as session:
         repo, revision = _writable(session, principal, request)
+        sha = resolve_revision(session, repo, revision)  # the revision first, as the Hub
         validate_branch(tag)
-        sha = resolve_revision(session, repo, revision)
         manage.create_ref(session, repo, TAGS + tag, sha, Actor.of(request, principal, "api"))
     return JSONResponse({})
 

@@ -183,7 +183,9 @@ def create_ref(session: Session, repo: Repo, ref_name: str, sha: str, actor: Act
 def delete_ref(session: Session, repo: Repo, ref_name: str, actor: Actor | None) -> None:
     """Remove a branch or tag; the default branch stays (every repo needs a `main`)."""
     if ref_name == HEADS + DEFAULT_BRANCH:
-        raise BadRequest(f"The default branch {DEFAULT_BRANCH!r} cannot be deleted")
+        raise BadRequest(
+            f"Cannot delete {ref_name}: the default branch stays (every repo needs it)"
+        )
     ref = get_ref(session, repo, ref_name)
     cause = _cause(ref_name)
     if ref is None or not move_ref(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from app.errors import BadRequest, InvalidName
+from app.errors import BadRequest, InvalidName, InvalidPath
 
 REPO_TYPES = ("model", "dataset", "space")
 PLURALS = {"models": "model", "datasets": "dataset", "spaces": "space"}  # /api/{plural}/…
@@ -34,23 +34,24 @@ def validate_repo_type(repo_type: str | None) -> str:
 
 
 def validate_path(path: str) -> str:
-    """A file path inside a repo: relative, '/'-separated, no '.', '..' or '.git' parts."""
+    """A file path inside a repo: relative, '/'-separated, no '.', '..' or '.git' parts;
+    else InvalidPath (422, as the Hub answers a commit with such a path)."""
     if not path:
-        raise BadRequest("empty file path")
+        raise InvalidPath("empty file path")
     if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
-        raise BadRequest(f"file path longer than {MAX_PATH_BYTES} bytes: {path[:80]!r}…")
+        raise InvalidPath(f"file path longer than {MAX_PATH_BYTES} bytes: {path[:80]!r}…")
     if path.startswith("/") or "\\" in path:
-        raise BadRequest(f"invalid file path {path!r}: must be relative and use '/' separators")
+        raise InvalidPath(f"invalid file path {path!r}: must be relative and use '/' separators")
     for char in path:
         if unicodedata.category(char) in _DECEPTIVE:
-            raise BadRequest(f"invalid file path {path!r}: contains a control character")
+            raise InvalidPath(f"invalid file path {path!r}: contains a control character")
     for part in path.split("/"):
         if part in ("", ".", ".."):
-            raise BadRequest(f"invalid file path {path!r}: empty, '.' or '..' component")
+            raise InvalidPath(f"invalid file path {path!r}: empty, '.' or '..' component")
         if part.lower() == ".git":
-            raise BadRequest(f"invalid file path {path!r}: '.git' components are not allowed")
+            raise InvalidPath(f"invalid file path {path!r}: '.git' components are not allowed")
         if len(part.encode()) > MAX_COMPONENT_BYTES:
-            raise BadRequest(f"invalid file path {path!r}: a component is over 255 bytes")
+            raise InvalidPath(f"invalid file path {path!r}: a component is over 255 bytes")
     return path
 
 

@@ -102,7 +102,8 @@ def get_repo(
         moved_from(session, principal, repo_type, repo_id)
     key = (repo.type, repo.repo_id) if repo is not None else None
     if repo is None or not can_read(session, principal, repo.namespace, repo.private, key):
-        raise RepoNotFound(f"Repository not found: {repo_id}")
+        # The Hub's words: huggingface_hub shows the URL (with the id) beside them.
+        raise RepoNotFound("Repository not found")
     if write:
         require_write(session, principal, repo.namespace, key)
     elif upload:

@@ -37,11 +37,10 @@ def driver() -> Iterator[WebDriver]:
 
 
 def person(server: LiveServer) -> tuple[str, str, str]:
-    """(name, password, token): a user made with the documented command."""
+    """(name, password, token): a user who signs in with a password and has a write token."""
     name, password = f"gate{secrets.token_hex(3)}", secrets.token_urlsafe(12)
-    done = server.cli("users", "create", name, "--password-stdin", input=password + "\n")
-    assert done.returncode == 0, done.stderr
-    return name, password, done.stdout.strip().splitlines()[-1]
+    _, token = server.new_user(name, password=password)
+    return name, password, token
 
 
 def sign_in(driver: WebDriver, server: LiveServer, name: str, password: str) -> None:
