@@ -240,6 +240,15 @@ def open_thread(
     return thread
 
 
+def discard(session: Session, repo: Repo, num: int, actor: Actor) -> None:
+    """Remove a pull request that never got its first commit (its thread and its ref), so
+    that its number is given again."""
+    thread = find(session, repo, num)
+    if get_ref(session, repo, f"{PULLS}{num}") is not None:
+        manage.delete_ref(session, repo, f"{PULLS}{num}", actor)
+    session.delete(thread)
+
+
 @dataclass(frozen=True)
 class Listed:
     thread: Discussion

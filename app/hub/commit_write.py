@@ -381,7 +381,9 @@ def commit(
     except Exception:
         if number is not None:  # a refused commit leaves no empty pull request behind
             with write_transaction(factory) as cleanup:
-                manage.delete_ref(cleanup, repo, ref_name, actor)
+                fresh = cleanup.get(Repo, repo.id)
+                if fresh is not None:
+                    discussions.discard(cleanup, fresh, number, actor)
         raise
     base = repo_url(request, repo.type, repo.repo_id)
     pr_url = None if number is None else f"{base}/discussions/{number}"

@@ -72,7 +72,9 @@ def test_user_without_write_access_cannot_push_to_a_public_repo(
     git.commit_files(work, {"a.txt": "vandalism"}, "nope")
     refused = git.run("push", cwd=work, check=False)
     assert refused.returncode != 0
-    assert "remote: You don't have the rights to write" in refused.stderr
+    # Refused per ref (a pull request of theirs would be taken), with the way to contribute.
+    assert "[remote rejected]" in refused.stderr and "rights to write" in refused.stderr
+    assert "refs/pr/N" in refused.stderr
     assert owner.api.model_info(repo.repo_id).sha == before
 
 

@@ -53,7 +53,7 @@ def test_commit_with_a_bad_path_is_refused_and_changes_nothing(owner: Owner, pat
         content="\n".join(json.dumps(line) for line in lines),
         headers={"authorization": f"Bearer {owner.token}", "content-type": "application/x-ndjson"},
     )
-    assert response.status_code == 400 and response.json()["error"]
+    assert response.status_code == 422 and response.json()["error"]  # the Hub's status
     assert owner.api.model_info(repo_id).sha == head
 
 

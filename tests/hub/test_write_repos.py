@@ -116,8 +116,8 @@ def test_move_repo_keeps_its_files(owner: Owner) -> None:
     owner.api.create_repo(old)
     owner.api.upload_file(path_or_fileobj=b"kept", path_in_repo="a.txt", repo_id=old)
     owner.api.move_repo(old, new)
-    assert not owner.api.repo_exists(old)
     assert "a.txt" in owner.api.list_repo_files(new)
+    assert owner.api.model_info(old).id == new  # the old name redirects, as on the Hub
 
 
 def test_private_repo_is_invisible_to_anonymous_and_other_users(
