@@ -150,6 +150,21 @@ class Settings(BaseSettings):
         description="seconds between rounds that deliver repo events left undelivered (a crash, "
         "another replica); each commit delivers its own at once; 0: no polling",
     )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="let webhooks send to loopback, link-local, private and reserved addresses "
+        "(receivers on this machine or its private network); refused by default",
+    )
+    webhook_retry_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="wait before a failed webhook delivery is retried, doubled each time",
+    )
+    webhook_poll_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="seconds between rounds that send due webhook deliveries; 0: no sending",
+    )
 
     @field_validator("public_url")
     @classmethod

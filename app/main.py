@@ -37,6 +37,8 @@ from app.repos.events import Consumer, EventBus
 from app.security.service import PickleScans
 from app.web import routes as web
 from app.web import session as web_session
+from app.webhooks import routes as webhooks
+from app.webhooks.service import Sender, WebhookEvents
 from app.xet import routes as xet
 
 
@@ -55,7 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         app.state.events.start(settings.events_poll_seconds)
+        app.state.webhooks.start(settings.webhook_poll_seconds)
         yield
+        app.state.webhooks.stop()
         app.state.events.stop()
         if getattr(app.state, "health_lane", None) is not None:
             app.state.health_lane[1].dispose()
@@ -74,7 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.blobs = InstrumentedBlobStore(blobs, install_metrics(app))
-    app.state.events = event_bus(app.state.sessionmaker, app.state.blobs)
+    app.state.events = event_bus(app.state.sessionmaker, app.state.blobs, settings)
+    app.state.webhooks = Sender(app.state.sessionmaker, settings)
     # The API also accepts the browser's session cookie (CSRF-checked for unsafe methods).
     app.state.session_principal = web_session.session_principal
     install_error_handlers(app)
@@ -87,20 +92,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(audit_router)
     # Specific prefixes first; the web pages' catch-all `/{namespace}/{name}` routes come last.
-    routers = (hub, lfs, xet, git, inference, datasets, quotas, gating, discussions, likes)
-    for module in routers:
+    protocols = (hub, lfs, xet, git, inference, datasets)
+    domains = (quotas, gating, discussions, likes, webhooks)
+    for module in (*protocols, *domains):
         app.include_router(module.router)
     app.include_router(api_fallback.router)  # an unknown /api/ path: a 404 of its own
     app.include_router(web.router)
     return app
 
 
-def event_bus(factory: sessionmaker[Session], blobs: BlobStore) -> EventBus:
+def event_bus(factory: sessionmaker[Session], blobs: BlobStore, settings: Settings) -> EventBus:
     """The follow-up work of every ref move (`app.repos.refs`), delivered after each commit."""
     consumers: list[Consumer] = [
         PickleScans(factory, blobs),
         ModelFacts(factory, blobs),
         PullRequestCommits(factory),
+        WebhookEvents(factory, settings),
     ]
     bus = EventBus(factory, consumers)
     bus.attach()

@@ -185,6 +185,10 @@ def start_server(backend: Backend, extra_env: dict[str, str] | None = None) -> L
     env = {
         **os.environ,
         "ATRIUM_METRICS_TOKEN": METRICS_TOKEN,
+        # Webhook receivers in tests listen on loopback; retries come fast.
+        "ATRIUM_WEBHOOK_ALLOW_PRIVATE": "true",
+        "ATRIUM_WEBHOOK_RETRY_SECONDS": "0.2",
+        "ATRIUM_WEBHOOK_POLL_SECONDS": "0.3",
         **backend.settings_env(),
         **(extra_env or {}),
     }

@@ -22,6 +22,7 @@ from app.repos.models import (
     TreeEntry,
 )
 from app.security.models import PickleScan
+from app.webhooks.models import Webhook, WebhookDelivery
 from app.xet.models import XetDedupChunk, XetFile, XetXorb
 
 __all__ = [
@@ -51,6 +52,8 @@ __all__ = [
     "Token",
     "TreeEntry",
     "User",
+    "Webhook",
+    "WebhookDelivery",
     "XetDedupChunk",
     "XetFile",
     "XetXorb",

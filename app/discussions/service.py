@@ -58,6 +58,7 @@ from app.repos.commits import Author, CommitPlan, DeletePath, KeepFile, Operatio
 from app.repos.gitobjects import load_object
 from app.repos.models import Commit, Ref, Repo, RepoEvent
 from app.repos.service import HEADS, FileEntry, get_commit, get_ref, list_entries
+from app.webhooks import service as webhooks
 
 PULLS = manage.PULLS
 MAX_TITLE = 200
@@ -236,8 +237,45 @@ def open_thread(
     session.add(thread)
     session.flush()
     if description is not None and description.strip():
-        _add_comment(session, repo, thread, principal.user, description)
+        _add_comment(session, repo, thread, principal.user, description, notify=False)
+    _notify(session, repo, thread, "discussion", "create", f"discussion:{thread.id}:create")
     return thread
+
+
+def _thread_json(session: Session, thread: Discussion) -> dict[str, Any]:
+    author = session.get(User, thread.author_id) if thread.author_id else None
+    return {
+        "num": thread.num,
+        "title": thread.title,
+        "status": thread.status,
+        "isPullRequest": thread.is_pull_request,
+        "author": {"name": author.name} if author else None,
+    }
+
+
+def _notify(
+    session: Session,
+    repo: Repo,
+    thread: Discussion,
+    scope: str,
+    action: str,
+    key: str,
+    event: DiscussionEvent | None = None,
+) -> None:
+    """Webhooks watching the repo's discussions hear of it, in this transaction."""
+    comment = None
+    if event is not None:
+        latest = (event.data.get("history") or [{}])[-1]
+        author = session.get(User, event.author_id) if event.author_id else None
+        comment = {
+            "id": event.uid,
+            "content": latest.get("raw", ""),
+            "hidden": event.hidden,
+            "author": {"name": author.name} if author else None,
+        }
+    webhooks.enqueue_discussion(
+        session, repo, scope, action, key, _thread_json(session, thread), comment
+    )
 
 
 def discard(session: Session, repo: Repo, num: int, actor: Actor) -> None:
@@ -363,10 +401,20 @@ def _version(repo: Repo, user: User, text: str) -> dict[str, Any]:
 
 
 def _add_comment(
-    session: Session, repo: Repo, thread: Discussion, user: User, text: str
+    session: Session,
+    repo: Repo,
+    thread: Discussion,
+    user: User,
+    text: str,
+    *,
+    notify: bool = True,
 ) -> DiscussionEvent:
     data = {"history": [_version(repo, user, _check_comment(text))]}
-    return _add_event(session, thread, COMMENT, user, data)
+    event = _add_event(session, thread, COMMENT, user, data)
+    if notify:
+        key = f"comment:{event.uid}"
+        _notify(session, repo, thread, "discussion.comment", "create", key, event)
+    return event
 
 
 def comment(
@@ -453,7 +501,9 @@ def change_status(
     if text and text.strip():
         _add_comment(session, repo, thread, principal.user, text)
     thread.status = status
-    return _add_event(session, thread, STATUS_CHANGE, principal.user, {"status": status})
+    event = _add_event(session, thread, STATUS_CHANGE, principal.user, {"status": status})
+    _notify(session, repo, thread, "discussion", "update", f"status:{event.uid}")
+    return event
 
 
 # --- merge --------------------------------------------------------------------------------
@@ -549,7 +599,8 @@ def merge(
         if text and text.strip() and user is not None:
             _add_comment(session, fresh, row, user, text)
         row.status, row.merge_commit = MERGED, sha
-        _add_event(session, row, STATUS_CHANGE, user, {"status": MERGED})
+        event = _add_event(session, row, STATUS_CHANGE, user, {"status": MERGED})
+        _notify(session, fresh, row, "discussion", "update", f"status:{event.uid}")
 
     result = create_commit(
         factory,
