@@ -207,3 +207,55 @@ def test_deliveries_survive_a_kill_and_two_replicas_send_once(
         assert len(found) == 7
     finally:
         second.stop()
+
+
+def test_the_webhooks_page_adds_lists_and_disables(
+    server: LiveServer, receiver: Receiver, hf_home: Path
+) -> None:
+    import re
+
+    import httpx
+
+    name, password = f"hooker{secrets.token_hex(3)}", secrets.token_urlsafe(12)
+    _, token = server.new_user(name, password=password)
+    repo_id = f"{name}/paged-{secrets.token_hex(2)}"
+    HfApi(endpoint=server.url, token=token).create_repo(repo_id)
+    with httpx.Client(base_url=server.url) as browser:
+
+        def csrf(html: str) -> str:
+            found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+            assert found
+            return found.group(1)
+
+        login = {"username": name, "password": password, "next": "/"}
+        login["csrf_token"] = csrf(browser.get("/login").text)
+        assert browser.post("/login", data=login).status_code == 303
+        page = browser.get("/settings/webhooks").text
+        bad = browser.post(
+            "/settings/webhooks",
+            data={"url": "ftp://x", "watched": f"model:{repo_id}", "csrf_token": csrf(page)},
+        )
+        assert bad.status_code == 200 and 'id="webhook-error"' in bad.text
+        form = {
+            "url": receiver.url,
+            "watched": f"model:{repo_id}",
+            "domain-repo": "on",
+            "secret": "from-the-page",
+            "csrf_token": csrf(page),
+        }
+        assert browser.post("/settings/webhooks", data=form).status_code == 303
+        HfApi(endpoint=server.url, token=token).upload_file(
+            path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo_id
+        )
+        (delivery,) = receiver.wait(1, "repo.content")
+        assert delivery["headers"]["X-Webhook-Secret"] == "from-the-page"
+        time.sleep(0.5)
+        listed = browser.get("/settings/webhooks").text
+        assert receiver.url in listed and "delivered" in listed
+        uid = re.search(r'data-id="([0-9a-f]+)"', listed)
+        assert uid
+        done = browser.post(
+            f"/settings/webhooks/{uid.group(1)}/disable", data={"csrf_token": csrf(listed)}
+        )
+        assert done.status_code == 303
+    assert HfApi(endpoint=server.url, token=token).get_webhook(uid.group(1)).disabled
