@@ -18,6 +18,7 @@ from app.audit.routes import router as audit_router
 from app.auth.routes import router as auth_router
 from app.blobs import BlobStore, create_blob_store
 from app.cards.derived import ModelFacts
+from app.collections import routes as collections
 from app.config import Settings
 from app.datasets import routes as datasets
 from app.db.engine import check_database, make_engine, make_sessionmaker
@@ -93,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router)
     # Specific prefixes first; the web pages' catch-all `/{namespace}/{name}` routes come last.
     protocols = (hub, lfs, xet, git, inference, datasets)
-    domains = (quotas, gating, discussions, likes, webhooks)
+    domains = (quotas, gating, discussions, likes, webhooks, collections)
     for module in (*protocols, *domains):
         app.include_router(module.router)
     app.include_router(api_fallback.router)  # an unknown /api/ path: a 404 of its own

@@ -3,6 +3,7 @@
 from app.audit.models import AuditEvent
 from app.auth.models import BrowserSession, Membership, Organization, Token, User
 from app.auth.ratelimit import RateLimitCounter
+from app.collections.models import Collection, CollectionItem
 from app.db.base import Base
 from app.discussions.models import Discussion, DiscussionEvent
 from app.gating.models import AccessRequest
@@ -30,6 +31,8 @@ __all__ = [
     "AuditEvent",
     "Base",
     "BrowserSession",
+    "Collection",
+    "CollectionItem",
     "Commit",
     "Discussion",
     "DiscussionEvent",

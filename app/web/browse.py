@@ -11,6 +11,7 @@ from sqlalchemy import select
 from app.auth.accounts import may_manage, org_members
 from app.auth.models import Organization, User
 from app.auth.service import namespace_taken, user_orgs
+from app.collections import service as collections
 from app.errors import NotFound
 from app.repos.models import Repo
 from app.repos.search import RepoQuery, search_repos
@@ -163,4 +164,5 @@ def profile(page: PageDep, namespace: str) -> Response:
     else:
         user = page.db.scalar(select(User).where(User.name == namespace))
         context = {"orgs": [o for o, _ in user_orgs(page.db, user)] if user else []}
+    context["collections"] = collections.visible(page.db, page.principal, namespace)
     return page.render("profile.html", namespace=namespace, sections=sections, **context)

@@ -10,7 +10,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from app.errors import NotFound
-from app.web import account, admin, browse, community, gate, orgs, repo_pages, sso, webhooks
+from app.web import (
+    account,
+    admin,
+    browse,
+    collections,
+    community,
+    gate,
+    orgs,
+    repo_pages,
+    sso,
+    webhooks,
+)
 from app.web.pages import STATIC_DIR, static_version
 
 STATIC_TYPES = {
@@ -41,6 +52,7 @@ def static_file(name: str) -> Response:
 router.include_router(sso.router)
 router.include_router(account.router)
 router.include_router(webhooks.router)
+router.include_router(collections.router)
 router.include_router(admin.router)
 router.include_router(orgs.router)
 router.include_router(browse.router)

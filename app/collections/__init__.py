@@ -1,0 +1,1 @@
+"""Collections: curated, ordered lists of repos (and other collections), with notes."""
