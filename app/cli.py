@@ -133,13 +133,16 @@ def _password(name: str, from_stdin: bool, min_length: int) -> str | None:
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="Make the user a site administrator.")
 @click.option("--email", default=None, help="E-mail address.")
+@click.option("--fullname", default=None, help="The name shown beside the user name.")
 @click.option(
     "--password-stdin",
     is_flag=True,
     help="Read a password (for web sign-in) from stdin; on a terminal it is asked for.",
 )
 @friendly_errors
-def users_create(name: str, admin: bool, email: str | None, password_stdin: bool) -> None:
+def users_create(
+    name: str, admin: bool, email: str | None, fullname: str | None, password_stdin: bool
+) -> None:
     """Create user NAME and a write token; the token is the last line of stdout."""
     from app.audit.service import CLI, record, record_token
     from app.auth.service import create_token, create_user
@@ -148,7 +151,9 @@ def users_create(name: str, admin: bool, email: str | None, password_stdin: bool
     db = _Database()
     password = _password(name, password_stdin, db.settings.min_password_length)
     with write_transaction(db.sessionmaker) as session:
-        user = create_user(session, name, password=password, email=email, is_admin=admin)
+        user = create_user(
+            session, name, password=password, email=email, is_admin=admin, fullname=fullname
+        )
         issued = create_token(session, user, role="write", label="cli")
         record(session, CLI, "user.create", name, admin=admin)
         record_token(session, CLI, "token.create", issued.token, name)

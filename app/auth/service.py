@@ -92,12 +92,14 @@ def create_user(
     password: str | None = None,
     email: str | None = None,
     is_admin: bool = False,
+    fullname: str | None = None,
 ) -> User:
     validate_namespace(name)
     if namespace_taken(session, name):
         raise Conflict(f"the name {name!r} is already taken by a user or organization")
     user = User(
         name=name,
+        fullname=(fullname or "").strip()[:200] or None,
         email=email,
         is_admin=is_admin,
         password_hash=_hasher.hash(password) if password else None,
