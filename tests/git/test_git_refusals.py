@@ -103,8 +103,9 @@ def test_ref_outside_branches_and_tags_is_refused(
 ) -> None:
     work = git.clone(repo_url(server, repo.repo_id, owner.token), tmp_path / "w")
     stderr = refused_push(git, work, "origin", "HEAD:refs/pr/1", "HEAD:refs/convert/parquet")
-    assert "[remote rejected] HEAD -> refs/pr/1 (only branches (refs/heads/) and tags" in stderr
-    assert "[remote rejected] HEAD -> refs/convert/parquet" in stderr
+    # A pull request is opened through the API or the web; git then pushes to its ref.
+    assert "[remote rejected] HEAD -> refs/pr/1 (pull requests are opened" in stderr
+    assert "[remote rejected] HEAD -> refs/convert/parquet (only branches (refs/heads/)" in stderr
     assert [b.name for b in owner.api.list_repo_refs(repo.repo_id).branches] == ["main"]
 
 
@@ -266,7 +267,7 @@ def test_one_refused_ref_fails_an_atomic_push_only(
     local = git.commit_files(work, {"a.txt": "both or none"}, "two refs")
     flags = ["--atomic"] if atomic else []
     stderr = refused_push(git, work, *flags, "origin", "main", "HEAD:refs/pr/7")
-    assert "HEAD -> refs/pr/7 (only branches" in stderr
+    assert "HEAD -> refs/pr/7 (pull requests are opened" in stderr
     landed = main_sha(owner, repo) == local
     assert landed is not atomic
     if atomic:
