@@ -335,7 +335,7 @@ def test_a_fine_grained_token_writes_its_one_repo_and_nothing_else(
     assert access["fineGrained"]["scoped"] == [
         {
             "entity": {"type": "model", "name": f"{name}/granted"},
-            "permissions": ["repo.content.read", "repo.write"],
+            "permissions": ["repo.content.read", "discussion.write", "repo.write"],
         }
     ]
 
