@@ -340,6 +340,12 @@ class WebhookEvents:
         self.settings = settings
 
     def handle(self, event: RepoEvent) -> None:
+        with self.factory() as session:  # most hubs have few webhooks: no write lock for none
+            if (
+                session.scalar(select(Webhook.id).where(Webhook.disabled.is_(False)).limit(1))
+                is None
+            ):
+                return
         with write_transaction(self.factory) as session:
             repo = session.scalar(select(Repo).where(Repo.uid == event.repo_uid))
             if repo is None:
