@@ -101,9 +101,11 @@ class EventBus:
                 log.exception("delivering repo events failed")
 
     def _feed(self, consumer: Consumer) -> int:
-        """One consumer's pending events, one at a time; the lock keeps this process's
-        threads from handling the same event twice (blocking, so that a commit's own events
-        are handled before its answer even when another thread is delivering)."""
+        """One consumer's pending events, in order; the lock keeps this process's threads
+        from handling the same event twice (blocking, so that a commit's own events are
+        handled before its answer even when another thread is delivering). The position
+        moves once per batch, past the events handled (consumers are idempotent: after a
+        crash, or a race with another process, a batch may be handled again)."""
         handled = 0
         with self._locks[consumer.name]:
             while True:
@@ -111,13 +113,18 @@ class EventBus:
                 events = _after(self.factory, position)
                 if not events:
                     return handled
+                done = position
                 for event in events:
                     if not self._handle(consumer, event):
-                        return handled
-                    if not _advance(self.factory, consumer.name, position, event.id):
-                        break  # another process moved it: read the position again
-                    position = event.id
-                    handled += 1
+                        break
+                    done = event.id
+                if done == position:
+                    return handled  # the first event failed: the next round retries it
+                if not _advance(self.factory, consumer.name, position, done):
+                    continue  # another process moved it: read the position again
+                handled += sum(1 for event in events if event.id <= done)
+                if done != events[-1].id:
+                    return handled  # stopped at a failure
 
     def _handle(self, consumer: Consumer, event: RepoEvent) -> bool:
         """True when the event is done with (handled, or skipped after MAX_ATTEMPTS)."""
