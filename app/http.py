@@ -54,6 +54,18 @@ def client_ip(request: Request) -> str:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+async def json_object(request: Request) -> dict[str, Any]:
+    """The JSON body as an object; an empty body is `{}` (create_branch may send none)."""
+    raw = await request.body()
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        raise BadRequest("the request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return data
+
+
 def header_value(text: str) -> str:
     """text as a header value: latin-1, no control characters. Messages quote what the
     caller sent, and a NUL or CR/LF from a hostile path makes uvicorn drop the connection

@@ -5,8 +5,7 @@ sort), `get_collection`, `create_collection`, `update_collection_metadata`,
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -16,22 +15,11 @@ from app.collections import service
 from app.db.engine import write_transaction
 from app.deps import FactoryDep, PrincipalDep, SessionDep
 from app.errors import BadRequest
-from app.http import header_value
+from app.http import header_value, json_object
 from app.repos.service import find_repo
 
 router = APIRouter(tags=["collections"])
 ONE = "/api/collections/{owner}/{name}"
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise BadRequest("The body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest("The body is a JSON object")
-    return data
 
 
 @router.get("/api/collections")
@@ -68,7 +56,7 @@ def list_collections(
 async def create_collection(
     request: Request, principal: PrincipalDep, factory: FactoryDep
 ) -> JSONResponse:
-    body = await _body(request)
+    body = await json_object(request)
     namespace = body.get("namespace") or principal.name
     if not isinstance(namespace, str) or not namespace:
         raise BadRequest("Sign in, or name the namespace that owns the collection")
@@ -101,7 +89,7 @@ def get_collection(
 async def update_collection(
     owner: str, name: str, request: Request, principal: PrincipalDep, factory: FactoryDep
 ) -> JSONResponse:
-    body = await _body(request)
+    body = await json_object(request)
     with write_transaction(factory) as session:
         found = service.find(session, principal, f"{owner}/{name}")
         service.require_editor(session, principal, found)
@@ -125,7 +113,7 @@ def delete_collection(
 async def add_item(
     owner: str, name: str, request: Request, principal: PrincipalDep, factory: FactoryDep
 ) -> JSONResponse:
-    body = await _body(request)
+    body = await json_object(request)
     item = body.get("item")
     if not isinstance(item, dict) or not isinstance(item.get("id"), str):
         raise BadRequest("'item' is {id, type}")
@@ -147,7 +135,7 @@ async def update_item(
     principal: PrincipalDep,
     factory: FactoryDep,
 ) -> JSONResponse:
-    body = await _body(request)
+    body = await json_object(request)
     with write_transaction(factory) as session:
         found = service.find(session, principal, f"{owner}/{name}")
         service.require_editor(session, principal, found)

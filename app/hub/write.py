@@ -7,7 +7,6 @@ huggingface_hub sends them as one percent-encoded segment (`feature%2Fx`, §4).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -23,7 +22,7 @@ from app.db.engine import write_transaction
 from app.deps import BlobsDep, FactoryDep, PrincipalDep, UserDep
 from app.errors import BadRequest, Conflict
 from app.gating import service as gating
-from app.http import base_url
+from app.http import base_url, json_object
 from app.hub.read import PLURALS, URL_PREFIXES, RepoPath, api_target
 from app.repos import manage
 from app.repos.commits import Author
@@ -51,18 +50,6 @@ def api_route(
 def repo_url(request: Request, repo_type: str, repo_id: str) -> str:
     """`<endpoint>/<prefix><id>`: what create_repo returns and commit URLs start with."""
     return f"{base_url(request, request.app.state.settings)}/{URL_PREFIXES[repo_type]}{repo_id}"
-
-
-async def json_object(request: Request) -> dict[str, Any]:
-    """The JSON body as an object; an empty body is `{}` (create_branch may send none)."""
-    raw = await request.body()
-    try:
-        data = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        raise BadRequest("the request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest("the request body must be a JSON object")
-    return data
 
 
 BodyDep = Annotated[dict[str, Any], Depends(json_object)]

@@ -5,7 +5,6 @@ deliveries with their status, for the owner. Each user manages their own webhook
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,22 +13,11 @@ from starlette.concurrency import run_in_threadpool
 
 from app.db.engine import write_transaction
 from app.deps import FactoryDep, PrincipalDep, SessionDep, SettingsDep
-from app.errors import BadRequest
+from app.http import json_object
 from app.webhooks import service
 
 router = APIRouter(tags=["webhooks"])
 BASE = "/api/settings/webhooks"
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise BadRequest("The body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest("The body is a JSON object")
-    return data
 
 
 @router.get(BASE)
@@ -43,7 +31,7 @@ async def create_webhook(
     request: Request, principal: PrincipalDep, factory: FactoryDep, settings: SettingsDep
 ) -> JSONResponse:
     service.require_owner(principal, write=True)
-    body = await _body(request)
+    body = await json_object(request)
 
     def run() -> dict[str, Any]:
         with write_transaction(factory) as session:
@@ -75,7 +63,7 @@ async def update_webhook(
     settings: SettingsDep,
 ) -> JSONResponse:
     service.require_owner(principal, write=True)
-    body = await _body(request)
+    body = await json_object(request)
 
     def run() -> dict[str, Any]:
         with write_transaction(factory) as session:
