@@ -23,7 +23,7 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from app.config import Settings
 from app.errors import BadRequest
-from app.webhooks.service import check_url
+from app.webhooks.service import CLAIM_S, check_url
 from tests.live import LiveServer, start_server
 
 
@@ -203,7 +203,8 @@ def test_deliveries_survive_a_kill_and_two_replicas_send_once(
         os.kill(second.proc.pid, signal.SIGKILL)
         second.proc.wait(10)
         receiver.fail = 0
-        found = receiver.wait(7, "repo.content")
+        # A delivery the killed process had claimed waits out its claim (CLAIM_S) first.
+        found = receiver.wait(7, "repo.content", timeout=CLAIM_S + 20)
         assert len(found) == 7
     finally:
         second.stop()
