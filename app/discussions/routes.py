@@ -89,7 +89,7 @@ def _repo(session: Session, principal: Principal, plural: str, namespace: str, n
 
 def thread_url(request: Request, repo: Repo, num: int) -> str:
     base = base_url(request, request.app.state.settings)
-    return f"{base}{service._page_path(repo)}/discussions/{num}"
+    return f"{base}{repo.page_path}/discussions/{num}"
 
 
 @router.get(THREADS)

@@ -77,14 +77,9 @@ def _uid() -> str:
     return secrets.token_hex(12)
 
 
-def _page_path(repo: Repo) -> str:
-    prefix = {"dataset": "/datasets", "space": "/spaces"}.get(repo.type, "")
-    return f"{prefix}/{repo.repo_id}"
-
-
 def render(repo: Repo, text: str) -> str:
     """A comment as sanitized HTML: the card renderer, links resolved in the repo."""
-    return _renderer.render(text, LinkBase(_page_path(repo)))
+    return _renderer.render(text, LinkBase(repo.page_path))
 
 
 # --- who may ------------------------------------------------------------------------------

@@ -57,11 +57,6 @@ def set_mode(session: Session, repo: Repo, mode: str | bool, actor: Actor) -> No
         accept_pending(session, repo, actor)
 
 
-def _page(repo: Repo) -> str:
-    prefix = {"dataset": "/datasets", "space": "/spaces"}.get(repo.type, "")
-    return f"{prefix}/{repo.repo_id}"
-
-
 def is_member(session: Session, principal: Principal, repo: Repo) -> bool:
     """Owners, org members (any role) and site admins: they always read the content."""
     if principal.user is None:
@@ -109,7 +104,7 @@ def require_access(session: Session, principal: Principal, repo: Repo) -> None:
         reason += " Your request is awaiting a review from the repo's authors."
     elif row is not None and row.status == REJECTED:
         reason += " Your request was rejected by the repo's authors."
-    raise GatedRepo(reason, page=_page(repo))
+    raise GatedRepo(reason, page=repo.page_path)
 
 
 @dataclass(frozen=True)

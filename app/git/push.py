@@ -49,14 +49,13 @@ from app.quotas.service import RepoQuota, Upload, record_git_blobs, regular_file
 from app.repos.commits import CommitPlan, index_commit
 from app.repos.gitobjects import MODE_TREE, load_object, parse_lfs_pointer
 from app.repos.history import History, chunks, known_commits
-from app.repos.manage import update_card
+from app.repos.manage import PULLS, update_card
 from app.repos.models import Commit, LfsObject, Repo, RepoLfsObject, TreeEntry
 from app.repos.paths import validate_branch, validate_path
 from app.repos.refs import move_ref
 from app.repos.service import DEFAULT_BRANCH, HEADS, TAGS
 
 ZERO_SHA = "0" * 40
-PULLS = "refs/pr/"
 # Raises when the pusher may not move that ref (app.discussions.service.require_push).
 MayPush = Callable[[Session, str], None]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import (
     JSON,
@@ -76,6 +77,12 @@ class Repo(Base):
     @property
     def repo_id(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def page_path(self) -> str:
+        """`/ns/name`, `/datasets/ns/name` or `/spaces/ns/name`: the repo's pages on the server."""
+        prefix = {"dataset": "/datasets", "space": "/spaces"}.get(self.type, "")
+        return f"{prefix}/{quote(self.namespace)}/{quote(self.name)}"
 
 
 class RepoRedirect(Base):

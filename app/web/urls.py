@@ -10,11 +10,9 @@ from urllib.parse import quote, urlencode
 
 from app.repos.models import Repo
 
-TYPE_PREFIXES = {"model": "", "dataset": "/datasets", "space": "/spaces"}
-
 
 def repo_url(repo: Repo) -> str:
-    return f"{TYPE_PREFIXES[repo.type]}/{quote(repo.namespace)}/{quote(repo.name)}"
+    return repo.page_path
 
 
 def _rev(revision: str) -> str:
