@@ -38,6 +38,7 @@ ACTIONS = (
     "token.create",
     "token.revoke",
     "repo.create",
+    "repo.duplicate",
     "repo.visibility",
     "repo.move",
     "repo.delete",

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor, record
 from app.auth.permissions import Principal
 from app.db.engine import write_transaction
-from app.deps import BlobsDep, FactoryDep, PrincipalDep, UserDep
+from app.deps import BlobsDep, FactoryDep, PrincipalDep, SettingsDep, UserDep
 from app.errors import BadRequest, Conflict
 from app.gating import service as gating
 from app.http import base_url, json_object
@@ -55,7 +55,7 @@ def repo_url(request: Request, repo_type: str, repo_id: str) -> str:
 BodyDep = Annotated[dict[str, Any], Depends(json_object)]
 
 
-def _private_flag(body: RepoBody | SettingsBody) -> bool | None:
+def _private_flag(body: RepoBody | SettingsBody | DuplicateBody) -> bool | None:
     """2.4.0 sends `visibility`; older clients `private: bool` (hf-protocol.md §3)."""
     if body.visibility is not None:
         if body.visibility not in ("public", "private", "protected"):
@@ -142,6 +142,48 @@ def move_repo(
     except IntegrityError:
         raise Conflict(f"A repo named {body.toRepo} already exists") from None
     return JSONResponse({})
+
+
+class DuplicateBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    repository: str = Field(min_length=3, max_length=200)
+    private: bool | None = None
+    visibility: str | None = None
+
+
+@api_route(router, "/{namespace}/{name}/duplicate", ("POST",))
+def duplicate_repo(
+    request: Request,
+    body: DuplicateBody,
+    principal: UserDep,
+    factory: FactoryDep,
+    settings: SettingsDep,
+) -> Response:
+    """`HfApi.duplicate_repo`: the copy shares the source's objects, so its files are there at
+    once (`filesCopyPending` false); 409 when the new name is taken, with its URL."""
+    target = api_target(request, 5)
+    namespace, slash, name = body.repository.partition("/")
+    if not slash or not namespace or "/" in name:
+        raise BadRequest(f"invalid repo id {body.repository!r}; use namespace/name")
+    with factory() as session:
+        source = get_repo(session, principal, target.repo_type, target.repo_id, content=True)
+    url = repo_url(request, source.type, body.repository)
+    try:
+        manage.duplicate_repo(
+            factory,
+            settings,
+            principal,
+            source.id,
+            namespace,
+            name,
+            private=_private_flag(body),
+            actor=Actor.of(request, principal, "api"),
+        )
+    except Conflict as exc:
+        headers = {"X-Error-Message": exc.message}
+        return JSONResponse({"error": exc.message, "url": url}, status_code=409, headers=headers)
+    return JSONResponse({"url": url, "filesCopyPending": False})
 
 
 class SettingsBody(BaseModel):

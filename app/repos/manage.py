@@ -1,11 +1,12 @@
-"""Repo lifecycle: create (with the initial `.gitattributes` commit), delete, move, settings."""
+"""Repo lifecycle: create (with the initial `.gitattributes` commit), duplicate, delete, move,
+settings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from dulwich.objects import Blob
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -13,10 +14,13 @@ from app.audit.service import Actor, record
 from app.auth.permissions import Principal, require_write
 from app.blobs import BlobStore
 from app.cards.metadata import card_metadata
+from app.config import Settings
 from app.datasets.tags import derived_tags, with_derived_tags
 from app.db.base import utcnow
 from app.db.engine import write_transaction
 from app.errors import BadRequest, Conflict, PreconditionFailed, RevisionNotFound
+from app.quotas.models import RepoGitBlob
+from app.quotas.service import Upload, check_upload
 from app.repos.commits import (
     GITATTRIBUTES,
     Author,
@@ -26,7 +30,7 @@ from app.repos.commits import (
     make_commit_object,
 )
 from app.repos.gitobjects import store_objects
-from app.repos.models import Repo, RepoRedirect
+from app.repos.models import LfsObject, Ref, Repo, RepoCommit, RepoLfsObject, RepoRedirect
 from app.repos.paths import validate_repo_name, validate_repo_type
 from app.repos.refs import Cause, delete_all_refs, move_ref
 from app.repos.service import (
@@ -97,6 +101,91 @@ def create_repo(
                 record(session, actor, "repo.create", repo.repo_id, type=repo_type, private=private)
     except IntegrityError:
         raise Conflict(f"You already created this {repo_type} repo: {namespace}/{name}") from None
+    return repo
+
+
+def duplicate_repo(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    principal: Principal,
+    source_id: int,
+    namespace: str,
+    name: str,
+    *,
+    private: bool | None = None,
+    actor: Actor | None = None,
+) -> Repo:
+    """A new repo `namespace/name` with the source's whole history: its branches and tags at
+    the same commits, which it may read from then on, and its large files. Nothing is copied:
+    objects are shared by hash, the new repo is only given the right to them. Conflict (409)
+    when the name is taken; the namespace's quota counts what it does not hold yet. Pull
+    requests and discussions stay with the source, as on the Hub."""
+    validate_repo_name(name)
+    with write_transaction(factory) as session:
+        source = session.get(Repo, source_id)
+        assert source is not None
+        require_write(session, principal, namespace, create=True)
+        if find_repo(session, source.type, f"{namespace}/{name}") is not None:
+            raise Conflict(f"A {source.type} repository called {namespace}/{name} already exists")
+        lfs = session.execute(
+            select(LfsObject.oid, LfsObject.size)
+            .join(RepoLfsObject, RepoLfsObject.oid == LfsObject.oid)
+            .where(RepoLfsObject.repo_id == source.id)
+        )
+        git = session.execute(
+            select(RepoGitBlob.oid, RepoGitBlob.size).where(RepoGitBlob.repo_id == source.id)
+        )
+        upload = Upload(lfs=dict(lfs.tuples().all()), git=dict(git.tuples().all()))
+        check_upload(session, settings, namespace, upload)
+        assert principal.user is not None
+        repo = Repo(
+            type=source.type,
+            namespace=namespace,
+            name=name,
+            private=source.private if private is None else private,
+            settings={},
+            tags=list(source.tags),
+            card_data=source.card_data,
+            pipeline_tag=source.pipeline_tag,
+            library_name=source.library_name,
+            derived=source.derived,
+            used_storage=source.used_storage,
+            created_by=principal.user.id,
+        )
+        release_name(session, repo.type, namespace, name)
+        session.add(repo)
+        try:
+            session.flush()
+        except IntegrityError:
+            raise Conflict(
+                f"A {repo.type} repository called {repo.repo_id} already exists"
+            ) from None
+        links = (
+            (RepoCommit, [RepoCommit.commit_sha]),
+            (RepoLfsObject, [RepoLfsObject.oid]),
+            (RepoGitBlob, [RepoGitBlob.oid, RepoGitBlob.size]),
+        )
+        for table, columns in links:
+            rows = select(literal(repo.id), *columns).where(table.repo_id == source.id)
+            names = ["repo_id", *(column.key for column in columns)]
+            session.execute(insert(table).from_select(names, rows))
+        refs = session.execute(
+            select(Ref.name, Ref.commit_sha)
+            .where(Ref.repo_id == source.id, Ref.name.startswith(HEADS) | Ref.name.startswith(TAGS))
+            .order_by(Ref.name)
+        )
+        for ref_name, sha in refs.tuples().all():
+            move_ref(session, repo, ref_name, None, sha, cause="repo.duplicate", actor=actor)
+        if actor is not None:
+            record(
+                session,
+                actor,
+                "repo.duplicate",
+                repo.repo_id,
+                type=repo.type,
+                source=source.repo_id,
+                private=repo.private,
+            )
     return repo
 
 

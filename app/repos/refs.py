@@ -40,10 +40,15 @@ Cause = Literal[
     "export",  # the parquet export of a dataset (refs/convert/parquet)
     "merge",  # a pull request merged
     "repo.create",  # the first commit of a new repo
+    "repo.duplicate",  # the refs of a copy of another repo
     "repo.delete",  # the repo and its refs removed
 ]
 EVENT_ORDER_LOCK = 0x41545249554D  # "ATRIUM": the advisory lock that orders event ids on PostgreSQL
-OWN_AUDIT_ACTION = ("repo.create", "repo.delete")  # audited as such, not as a push as well
+OWN_AUDIT_ACTION = (
+    "repo.create",
+    "repo.duplicate",
+    "repo.delete",
+)  # audited as such, not as a push as well
 PENDING = "atrium_pending_events"  # Session.info keys
 DELIVERY_DUE = "atrium_delivery_due"
 DELIVER_NOW = "atrium_deliver_now"  # committed: deliver once the connection is given back

@@ -51,6 +51,7 @@ from app.db.upsert import insert_ignore
 from app.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from app.http import iso_z
 from app.repos.models import Ref, Repo, RepoEvent
+from app.repos.service import DEFAULT_BRANCH, HEADS
 from app.webhooks.models import DELIVERED, FAILED, PENDING, Webhook, WebhookDelivery
 
 log = logging.getLogger("atrium.webhooks")
@@ -350,7 +351,11 @@ class WebhookEvents:
             repo = session.scalar(select(Repo).where(Repo.uid == event.repo_uid))
             if repo is None:
                 return  # deleted: its privacy can no longer be checked, so nothing is told
-            action = "create" if event.cause == "repo.create" else "update"
+            created = (
+                event.cause in ("repo.create", "repo.duplicate")
+                and event.ref == HEADS + DEFAULT_BRANCH
+            )
+            action = "create" if created else "update"
             payload = {
                 "event": {"action": action, "scope": "repo.content"},
                 "repo": repo_json(session, repo, self.settings.public_url),
