@@ -263,9 +263,9 @@ def _forget_lfs(factory: sessionmaker[Session], keys: Iterable[str]) -> _Forgott
             forgotten.objects += [
                 {"oid": row.oid, "size": row.size} for row in rows if row.oid in plain
             ]
-            links = select(RepoLfsObject.repo_id, RepoLfsObject.oid).where(
-                RepoLfsObject.oid.in_(plain)
-            )
+            links = select(
+                RepoLfsObject.repo_id, RepoLfsObject.oid, RepoLfsObject.created_at
+            ).where(RepoLfsObject.oid.in_(plain))
             forgotten.links += [dict(row._mapping) for row in session.execute(links)]
             session.execute(delete(RepoLfsObject).where(RepoLfsObject.oid.in_(plain)))
             session.execute(delete(LfsObject).where(LfsObject.oid.in_(plain)))

@@ -42,6 +42,7 @@ ACTIONS = (
     "repo.visibility",
     "repo.move",
     "repo.delete",
+    "repo.lfs_delete",
     "repo.push",
     "repo.gated",
     "gate.request",

@@ -19,12 +19,19 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor, record
 from app.auth.permissions import Principal
 from app.db.engine import write_transaction
-from app.deps import BlobsDep, FactoryDep, PrincipalDep, SettingsDep, UserDep
+from app.deps import BlobsDep, FactoryDep, PrincipalDep, SessionDep, SettingsDep, UserDep
 from app.errors import BadRequest, Conflict
 from app.gating import service as gating
-from app.http import base_url, json_object
+from app.http import (
+    base_url,
+    encode_cursor,
+    json_object,
+    next_link,
+    offset_cursor,
+    page_limit,
+)
 from app.hub.read import PLURALS, URL_PREFIXES, RepoPath, api_target
-from app.repos import manage
+from app.repos import largefiles, manage
 from app.repos.commits import Author
 from app.repos.models import Repo
 from app.repos.paths import validate_branch, validate_repo_type
@@ -184,6 +191,71 @@ def duplicate_repo(
         headers = {"X-Error-Message": exc.message}
         return JSONResponse({"error": exc.message, "url": url}, status_code=409, headers=headers)
     return JSONResponse({"url": url, "filesCopyPending": False})
+
+
+# --- large files ------------------------------------------------------------------------
+
+
+LFS_FILES_PAGE = 1000
+
+
+@api_route(router, "/{namespace}/{name}/lfs-files", ("GET",))
+def list_lfs_files(
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Response:
+    """`HfApi.list_lfs_files`: the repo's large objects, for those who may write it."""
+    target = api_target(request, 5)
+    repo = get_repo(session, principal, target.repo_type, target.repo_id, write=True)
+    size = page_limit(limit, LFS_FILES_PAGE, LFS_FILES_PAGE)
+    start = offset_cursor(cursor)
+    files = largefiles.list_large_files(session, repo)
+    headers = {}
+    if start + size < len(files):
+        headers["Link"] = next_link(request, settings, encode_cursor(start + size))
+    page = list(largefiles.describe(files[start : start + size]))
+    return JSONResponse(page, headers=headers)
+
+
+class LfsDeletions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    sha: list[Annotated[str, Field(pattern="^[0-9a-f]{64}$")]] = Field(max_length=1000)
+    rewriteHistory: bool = True
+
+
+class LfsBatchBody(BaseModel):
+    deletions: LfsDeletions
+
+
+@api_route(router, "/{namespace}/{name}/lfs-files/batch", ("POST",))
+def delete_lfs_files(
+    request: Request,
+    body: LfsBatchBody,
+    principal: PrincipalDep,
+    factory: FactoryDep,
+    blobs: BlobsDep,
+) -> Response:
+    """`HfApi.permanently_delete_lfs_files`: the history of every ref is rewritten without
+    the objects (`app.repos.largefiles`); keeping the pointers while deleting their content
+    (`rewriteHistory: false`) would leave files that cannot be read, which Atrium refuses."""
+    target = api_target(request, 6)
+    with factory() as session:
+        repo = get_repo(session, principal, target.repo_type, target.repo_id, write=True)
+    if not body.deletions.rewriteHistory:
+        raise BadRequest(
+            "Atrium deletes large files by rewriting the history that points at them; "
+            "send rewriteHistory: true (the client's default)"
+        )
+    actor = Actor.of(request, principal, "api")
+    deleted = largefiles.delete_large_files(
+        factory, blobs, repo.id, body.deletions.sha, actor=actor
+    )
+    return JSONResponse({"deleted": deleted})
 
 
 class SettingsBody(BaseModel):

@@ -162,7 +162,7 @@ def duplicate_repo(
             ) from None
         links = (
             (RepoCommit, [RepoCommit.commit_sha]),
-            (RepoLfsObject, [RepoLfsObject.oid]),
+            (RepoLfsObject, [RepoLfsObject.oid, RepoLfsObject.created_at]),
             (RepoGitBlob, [RepoGitBlob.oid, RepoGitBlob.size]),
         )
         for table, columns in links:

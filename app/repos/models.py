@@ -169,6 +169,8 @@ class RepoLfsObject(Base):
         ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True
     )
     oid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # When the repo was given it (`list_lfs_files`' pushedAt); None: before this was kept.
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class RepoEvent(Base):

@@ -39,6 +39,7 @@ Cause = Literal[
     "pull-request",  # a pull request's ref opened
     "export",  # the parquet export of a dataset (refs/convert/parquet)
     "merge",  # a pull request merged
+    "rewrite",  # history rewritten without some large files (permanently_delete_lfs_files)
     "repo.create",  # the first commit of a new repo
     "repo.duplicate",  # the refs of a copy of another repo
     "repo.delete",  # the repo and its refs removed
