@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from app.auth.permissions import Principal
 from app.blobs import BlobStore
 from app.cards.metadata import MAX_CARD_BYTES, CardError, parse_yaml
+from app.cards.validate import validate_metadata
 from app.config import Settings
 from app.deps import BlobsDep, CacheDep, PrincipalDep, SessionDep, SettingsDep
 from app.errors import BadRequest, RevisionNotFound
@@ -451,8 +452,16 @@ async def validate_yaml(request: Request) -> Response:
     content = data.get("content") if isinstance(data, dict) else None
     if not isinstance(content, str):
         raise BadRequest("validate-yaml: 'content' must be the README text")
+    repo_type = data.get("repoType") or "model"
+    if repo_type not in PLURALS.values():
+        raise BadRequest(f"validate-yaml: unknown repoType {repo_type!r}")
     try:
-        await run_in_threadpool(parse_yaml, content)  # bounded, but not on the event loop
+        metadata = await run_in_threadpool(parse_yaml, content)  # bounded, off the event loop
     except CardError as exc:
         return schemas.json_response({"errors": [{"message": str(exc)}]}, status_code=400)
-    return schemas.json_response({"errors": [], "warnings": []})
+    errors, warnings = validate_metadata(metadata, repo_type)
+    answer = {
+        "errors": [{"message": message} for message in errors],
+        "warnings": [{"message": message} for message in warnings],
+    }
+    return schemas.json_response(answer, status_code=400 if errors else 200)

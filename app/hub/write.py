@@ -82,6 +82,7 @@ class RepoBody(BaseModel):
     type: str | None = None
     private: bool | None = None
     visibility: str | None = None
+    sdk: str | None = None  # Spaces
 
     def split(self, principal: Principal) -> tuple[str, str]:
         """(namespace, name); older clients put `ns/name` in name."""
@@ -109,6 +110,7 @@ def create_repo(
             namespace,
             name,
             private=bool(_private_flag(body)),
+            sdk=body.sdk,
             actor=Actor.of(request, principal, "api"),
         )
     except Conflict as exc:

@@ -3,6 +3,7 @@ settings."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from dulwich.objects import Blob
@@ -45,6 +46,18 @@ from app.repos.service import (
 PULLS = "refs/pr/"
 
 
+SPACE_SDKS = ("gradio", "docker", "static", "streamlit")
+
+
+def space_readme(name: str, sdk: str) -> bytes:
+    """The card the Hub gives a new Space: its configuration as front matter."""
+    title = name.replace("-", " ").replace("_", " ").strip() or name
+    return (
+        f"---\ntitle: {json.dumps(title)}\nemoji: 🚀\ncolorFrom: indigo\ncolorTo: pink\n"
+        f"sdk: {sdk}\npinned: false\n---\n\nEdit the front matter above to configure this Space.\n"
+    ).encode()
+
+
 @dataclass(frozen=True)
 class CreatedRepo:
     repo: Repo
@@ -60,13 +73,17 @@ def create_repo(
     name: str,
     *,
     private: bool = False,
+    sdk: str | None = None,
     actor: Actor | None = None,
 ) -> Repo:
-    """Create a repo whose `main` holds one commit with HF's default `.gitattributes`;
+    """Create a repo whose `main` holds one commit with HF's default `.gitattributes` (and,
+    for a Space given its SDK, the Hub's README.md with the Space's configuration);
     Conflict (409) when it exists. The repo row, ref, commit and the audit event of `actor`
     appear in one transaction."""
     repo_type = validate_repo_type(repo_type)
     validate_repo_name(name)
+    if sdk is not None and repo_type == "space" and sdk not in SPACE_SDKS:
+        raise BadRequest(f"Invalid sdk {sdk!r}; use one of {', '.join(SPACE_SDKS)}")
     assert principal.user is not None
     with factory() as session:
         require_write(session, principal, namespace, create=True)
@@ -75,7 +92,11 @@ def create_repo(
     builder = CommitBuilder(session=None, base_tree=None)
     blob = Blob.from_string(GITATTRIBUTES)
     builder.add(".gitattributes", blob, size=len(GITATTRIBUTES), lfs=None)
+    if sdk is not None and repo_type == "space":
+        readme = space_readme(name, sdk)
+        builder.add("README.md", Blob.from_string(readme), size=len(readme), lfs=None)
     plan = builder.build()
+    plan.readme = readme if sdk is not None and repo_type == "space" else None
     commit = make_commit_object(plan.tree_sha, [], Author.of(principal.user), "initial commit", "")
     store_objects(blobs, [*plan.objects, commit])
     try:
@@ -97,6 +118,8 @@ def create_repo(
                 session, repo, main, None, commit.id.decode(), cause="repo.create", actor=actor
             )
             index_commit(session, repo, commit, plan.rows)
+            if plan.readme is not None:
+                update_card(session, repo, main, commit.id.decode(), plan)
             if actor is not None:
                 record(session, actor, "repo.create", repo.repo_id, type=repo_type, private=private)
     except IntegrityError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 
 import httpx
@@ -228,3 +229,70 @@ def test_validate_yaml_accepts_good_and_refuses_bad_metadata(server: LiveServer)
         json={"content": "---\nlicense: [mit\n---\n", "repoType": "model"},
     )
     assert bad.status_code == 400 and bad.json()["errors"][0]["message"]
+
+
+INVALID_MODEL_INDEX = "---\nmodel-index: foo\n---\n\nA card with invalid metadata.\n"
+
+
+def test_the_client_refuses_a_card_the_hub_would_refuse_before_uploading(
+    server: LiveServer,
+) -> None:
+    owner, token = server.new_user()
+    hub = HfApi(endpoint=server.url, token=token)
+    repo_id = f"{owner}/cards-{secrets.token_hex(2)}"
+    hub.create_repo(repo_id)
+    cases = {
+        INVALID_MODEL_INDEX: '"model-index" must be an array',
+        "---\nmodel-index:\n- name: m\n  results:\n  - task: {type: t}\n---\n": (
+            '"model-index[0].results[0].dataset" is required'
+        ),
+        "---\ntags: 5\n---\n": '"tags" must be a string or an array of strings',
+        "---\nlibrary_name: [a, b]\n---\n": '"library_name" must be a string',
+    }
+    for card, message in cases.items():
+        with pytest.raises(ValueError, match=r"Invalid metadata in README\.md") as refused:
+            hub.upload_file(
+                path_or_fileobj=card.encode(), path_in_repo="README.md", repo_id=repo_id
+            )
+        assert message in str(refused.value)
+    assert hub.list_repo_files(repo_id) == [".gitattributes"]
+    # A card without metadata is committed with a warning; a complete one without.
+    with pytest.warns(UserWarning, match="Empty or missing yaml metadata"):
+        hub.upload_file(path_or_fileobj=b"# Hello", path_in_repo="README.md", repo_id=repo_id)
+    good = (
+        "---\nlicense: mit\ntags: [a]\nmodel-index:\n- name: m\n  results:\n"
+        "  - task: {type: text-classification}\n    dataset: {type: imdb, name: IMDb}\n"
+        "    metrics: [{type: accuracy, value: 0.9}]\n---\n"
+    )
+    hub.upload_file(path_or_fileobj=good.encode(), path_in_repo="README.md", repo_id=repo_id)
+    assert hub.model_info(repo_id).card_data["license"] == "mit"
+    # Dataset cards list licenses; a Space's SDK is one the Hub knows.
+    answer = httpx.post(
+        f"{server.url}/api/validate-yaml",
+        json={"content": "---\nlicense: [mit, apache-2.0]\n---\n", "repoType": "dataset"},
+    )
+    assert answer.status_code == 200 and answer.json()["errors"] == []
+    answer = httpx.post(
+        f"{server.url}/api/validate-yaml",
+        json={"content": "---\nsdk: flask\n---\n", "repoType": "space"},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0]["message"].startswith('"sdk" must be one of')
+
+
+def test_a_new_space_has_the_card_the_hub_gives_it(server: LiveServer) -> None:
+    owner, token = server.new_user()
+    hub = HfApi(endpoint=server.url, token=token)
+    repo_id = f"{owner}/my-demo-{secrets.token_hex(2)}"
+    hub.create_repo(repo_id, repo_type="space", space_sdk="gradio")
+    assert set(hub.list_repo_files(repo_id, repo_type="space")) == {".gitattributes", "README.md"}
+    info = hub.space_info(repo_id)
+    assert info.sdk == "gradio" and info.card_data["title"].startswith("my demo")
+    hub.delete_file("README.md", repo_id, repo_type="space")  # the Hub's test does this
+    refused = httpx.post(
+        f"{server.url}/api/repos/create",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"name": "flask-app", "type": "space", "sdk": "flask"},
+    )
+    assert refused.status_code == 400 and "Invalid sdk 'flask'" in refused.text
+    assert not hub.repo_exists(f"{owner}/flask-app", repo_type="space")
