@@ -77,6 +77,7 @@ def build_templates() -> Environment:
         commit_url=urls.commit_url,
         settings_url=urls.settings_url,
         list_url=urls.list_url,
+        collection_url=urls.collection_url,
         static=static_url,
         csrf_field=CSRF_FIELD,
     )

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from app.audit.service import Actor, record
 from app.auth.permissions import can_write
 from app.cards.render import CardRenderer
+from app.collections import service as collections
 from app.db.engine import write_transaction
 from app.deps import BlobsDep, CacheDep
 from app.discussions import service as discussions
@@ -176,6 +177,7 @@ def card_page(
         widget_chat=bool((rev.repo.derived or {}).get("chat")),
         widget_example=WIDGET_EXAMPLES.get(rev.repo.pipeline_tag or "", "I love this model!"),
         viewer=table,
+        in_collections=collections.containing(page.db, page.principal, rev.repo),
     )
 
 

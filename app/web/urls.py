@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
+from app.collections.models import Collection
+from app.collections.service import slug_of
 from app.repos.models import Repo
 
 
 def repo_url(repo: Repo) -> str:
     return repo.page_path
+
+
+def collection_url(collection: Collection) -> str:
+    return f"/collections/{quote(slug_of(collection))}"
 
 
 def _rev(revision: str) -> str:

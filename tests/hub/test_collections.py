@@ -124,4 +124,14 @@ def test_collection_pages(server: LiveServer) -> None:
         shown = browser.get(page_url).text
         assert model in shown and "The one" in shown
         assert "Best picks" in browser.get(f"/{name}").text
+        # The repo's page names the collections it is in, linking to them; the profile too.
+        card = browser.get(f"/{model}").text
+        assert 'id="in-collections"' in card and f'href="{page_url}"' in card
+        assert f'href="{page_url}"' in browser.get(f"/{name}").text
+        # A private collection is named there only to those who may see it.
+        hub = HfApi(endpoint=server.url, token=token)
+        secret = hub.create_collection("Hidden shortlist", private=True)
+        hub.add_collection_item(secret.slug, model, "model")
+        assert "Hidden shortlist" in browser.get(f"/{model}").text
+    assert "Hidden shortlist" not in httpx.get(f"{server.url}/{model}").text
     assert "Best picks" in httpx.get(f"{server.url}{page_url}").text  # public: anyone reads it
