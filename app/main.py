@@ -24,6 +24,7 @@ from app.datasets import routes as datasets
 from app.db.engine import check_database, make_engine, make_sessionmaker
 from app.discussions import routes as discussions
 from app.discussions.service import PullRequestCommits
+from app.follows import routes as follows
 from app.gating import routes as gating
 from app.git import routes as git
 from app.http import RequestContextMiddleware, install_error_handlers
@@ -94,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router)
     # Specific prefixes first; the web pages' catch-all `/{namespace}/{name}` routes come last.
     protocols = (hub, lfs, xet, git, inference, datasets)
-    domains = (quotas, gating, discussions, likes, webhooks, collections)
+    domains = (quotas, gating, discussions, likes, follows, webhooks, collections)
     for module in (*protocols, *domains):
         app.include_router(module.router)
     app.include_router(api_fallback.router)  # an unknown /api/ path: a 404 of its own

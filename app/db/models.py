@@ -6,6 +6,7 @@ from app.auth.ratelimit import RateLimitCounter
 from app.collections.models import Collection, CollectionItem
 from app.db.base import Base
 from app.discussions.models import Discussion, DiscussionEvent
+from app.follows.models import Follow
 from app.gating.models import AccessRequest
 from app.git.models import GitTag
 from app.likes.models import RepoLike
@@ -37,6 +38,7 @@ __all__ = [
     "Discussion",
     "DiscussionEvent",
     "EventCursor",
+    "Follow",
     "GitTag",
     "LfsObject",
     "Membership",

@@ -15,6 +15,8 @@ from app.auth.models import Membership, Organization, User
 from app.auth.service import user_orgs
 from app.deps import PrincipalDep, SessionDep
 from app.errors import NotFound
+from app.follows import service as follows
+from app.likes.models import RepoLike
 from app.repos.search import visible_counts
 
 router = APIRouter(tags=["people"])
@@ -44,6 +46,10 @@ def user_overview(username: str, session: SessionDep, principal: PrincipalDep) -
     user = session.scalar(select(User).where(User.name == username))
     if user is None or user.disabled_at is not None:
         raise NotFound(f"User {username!r} not found")
+    num_followers, num_following = follows.counts(session, user.name, user)
+    likes = session.scalar(
+        select(func.count()).select_from(RepoLike).where(RepoLike.user_id == user.id)
+    )
     return {
         "_id": str(user.id),
         "user": user.name,
@@ -53,9 +59,10 @@ def user_overview(username: str, session: SessionDep, principal: PrincipalDep) -
         "isPro": False,
         "createdAt": _iso(user.created_at),
         **_counts(visible_counts(session, principal, user.name)),
-        "numFollowers": 0,
-        "numFollowing": 0,
-        "numLikes": 0,
+        "numFollowers": num_followers,
+        "numFollowing": num_following,
+        "isFollowing": follows.is_following(session, principal, user.name),
+        "numLikes": int(likes or 0),
         "numPapers": 0,
         "numDiscussions": 0,
         "numUpvotes": 0,
@@ -85,7 +92,8 @@ def organization_overview(
         "createdAt": _iso(org.created_at),
         "numUsers": int(members or 0),
         **_counts(visible_counts(session, principal, org.name)),
-        "numFollowers": 0,
+        "numFollowers": follows.counts(session, org.name, None)[0],
+        "isFollowing": follows.is_following(session, principal, org.name),
         "numPapers": 0,
     }
 

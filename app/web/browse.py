@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Response
 from sqlalchemy import select
@@ -12,7 +13,9 @@ from app.auth.accounts import may_manage, org_members
 from app.auth.models import Organization, User
 from app.auth.service import namespace_taken, user_orgs
 from app.collections import service as collections
+from app.db.engine import write_transaction
 from app.errors import NotFound
+from app.follows import service as follows
 from app.repos.models import Repo
 from app.repos.search import RepoQuery, search_repos
 from app.web.pages import Page, PageDep, PageRoute
@@ -161,8 +164,24 @@ def profile(page: PageDep, namespace: str) -> Response:
             "show_roles": insider,
             "can_manage": may_manage(page.db, viewer, org),
         }
-    else:
+    user = None
+    if org is None:
         user = page.db.scalar(select(User).where(User.name == namespace))
         context = {"orgs": [o for o, _ in user_orgs(page.db, user)] if user else []}
     context["collections"] = collections.visible(page.db, page.principal, namespace)
+    context["followers"], context["following"] = follows.counts(page.db, namespace, user)
+    context["is_following"] = follows.is_following(page.db, page.principal, namespace)
     return page.render("profile.html", namespace=namespace, sections=sections, **context)
+
+
+@router.post("/{namespace}/follow")
+async def toggle_follow(page: PageDep, namespace: str) -> Response:
+    """The profile's follow button: follow, or unfollow when already following."""
+    await page.form()
+    page.require_user()
+    with write_transaction(page.request.app.state.sessionmaker) as db:
+        if follows.is_following(db, page.principal, namespace):
+            follows.unfollow(db, page.principal, namespace)
+        else:
+            follows.follow(db, page.principal, namespace)
+    return page.redirect(f"/{quote(namespace)}")

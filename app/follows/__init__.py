@@ -1,0 +1,1 @@
+"""Following people and organizations: who follows whom, counted in their overviews."""
