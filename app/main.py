@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="A self-hosted model and dataset hub, compatible with the Hugging Face Hub.",
         lifespan=lifespan,
+        docs_url=None,  # served by `_docs_router` from the installed Swagger UI
+        redoc_url=None,  # ReDoc exists only on a CDN
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         self_bounded=lfs.is_signed_object_put,
     )
     app.include_router(_system_router())
+    _install_docs(app)
     app.include_router(auth_router)
     app.include_router(audit_router)
     # Specific prefixes first; the web pages' catch-all `/{namespace}/{name}` routes come last.
@@ -120,6 +123,31 @@ def check_storage(app: FastAPI) -> None:
     """Raise ConfigError when the database or blob store does not answer (for `serve`)."""
     check_database(app.state.engine)
     app.state.blobs.check()
+
+
+DOCS_ASSETS = "/docs/assets"
+
+
+def _install_docs(app: FastAPI) -> None:
+    """`/docs`: Swagger UI from the `swagger-ui-py` package's files, so that a hub without
+    internet access shows its API too (FastAPI's default loads it from a public CDN)."""
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    assets = str(files("swagger_ui") / "static")
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), "docs")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="Atrium API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
 
 
 def _system_router() -> Any:

@@ -399,3 +399,16 @@ def test_copy_button_puts_the_snippet_on_the_clipboard(
     )
     assert copied == f"git lfs install\ngit clone {site.url}/{demo.repo_id}"
     assert_clean(driver, site.url)
+
+
+def test_the_api_docs_work_without_internet(driver: WebDriver, site: Site) -> None:
+    """`/docs` is Swagger UI served by the hub itself: it lists the API's operations and asks
+    nothing of any other origin (a self-hosted hub often has no internet access)."""
+    driver.get(site.url + "/docs")
+    WebDriverWait(driver, 20).until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, ".opblock-summary-path"))
+    )
+    paths = texts(driver, ".opblock-summary-path")
+    assert "/api/whoami-v2" in [p.replace("\u200b", "") for p in paths]
+    assert len(paths) > 50
+    assert_clean(driver, site.url)
