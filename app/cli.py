@@ -83,8 +83,10 @@ def serve(host: str, port: int, workers: int) -> None:
     """Apply pending migrations, then serve the hub over HTTP."""
     import uvicorn
 
+    from app.inference.config import InferenceSettings
     from app.logs import configure_logging
 
+    InferenceSettings()  # a bad inference setting stops start-up here, in one line
     app = _ready_app()
     settings: Settings = app.state.settings
     database = settings.database_url.split("://")[0]

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 import secrets
 from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"
@@ -25,7 +26,42 @@ class ConfigError(Exception):
     """A setting has a bad value; the message names the variable and the fix."""
 
 
-class Settings(BaseSettings):
+def _size_or_number(value: object) -> object:
+    return parse_size(value) if isinstance(value, str) else value
+
+
+# A size setting: bytes, or a number with a unit (`10GB`, `500MiB`); every size setting parses
+# alike.
+Size = Annotated[int, BeforeValidator(_size_or_number)]
+
+
+class AtriumSettings(BaseSettings):
+    """Settings whose bad values stop start-up with one line per variable: its name, the value
+    given, what is wrong and what would do (no pydantic traceback)."""
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigError(self._explain(exc)) from None
+
+    @classmethod
+    def _explain(cls, exc: ValidationError) -> str:
+        lines = []
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "?"
+            field = cls.model_fields.get(name)
+            alias = field.validation_alias if field is not None else None
+            variable = str(alias) if isinstance(alias, str) else f"{prefix}{name}".upper()
+            given = error.get("input")
+            reason = str(error["msg"]).removeprefix("Value error, ")
+            hint = f" ({field.description})" if field is not None and field.description else ""
+            lines.append(f"{variable}={given!s}: {reason}{hint}")
+        return "; ".join(lines)
+
+
+class Settings(AtriumSettings):
     model_config = SettingsConfigDict(env_prefix="ATRIUM_", extra="ignore")
 
     data_dir: Path = Field(default=Path("storage"), description="embedded database, blobs, caches")
@@ -62,9 +98,10 @@ class Settings(BaseSettings):
         description="bearer credential of the metrics scraper (Prometheus) for /metrics and "
         "/api/inference/metrics; unset: only administrators' tokens read metrics",
     )
-    max_request_body: int = Field(
+    max_request_body: Size = Field(
         default=2 * 1024**3,
-        description="largest accepted request body in bytes (signed LFS uploads are bounded "
+        description="largest accepted request body, in bytes or as 2GB (signed LFS uploads are "
+        "bounded "
         "by their own signed size instead)",
     )
     log_level: str = Field(default="info", description="log level of the server")
@@ -134,12 +171,12 @@ class Settings(BaseSettings):
         description="uploads (LFS objects and parts) one client address may send at once; "
         "more are refused with 429",
     )
-    lfs_part_size: int = Field(
+    lfs_part_size: Size = Field(
         default=64 * 1024**2,
         ge=5 * 1024**2,  # S3's smallest part
         description="LFS multipart part size in bytes (S3 parts, or uploads over the body limit)",
     )
-    namespace_quota: int = Field(
+    namespace_quota: Size = Field(
         default=0,
         ge=0,
         description="storage quota of each namespace in bytes or as 10GB, 500MiB; 0: unlimited",
@@ -170,11 +207,6 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
-
-    @field_validator("namespace_quota", mode="before")
-    @classmethod
-    def _human_size(cls, value: object) -> object:
-        return parse_size(value) if isinstance(value, str) else value
 
     def resolved(self) -> Settings:
         """Fill derived defaults and check every URL, raising ConfigError with the fix."""

@@ -6,13 +6,18 @@ lists them after the core settings.
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from app.config import AtriumSettings, Size
 
 GiB = 1024**3
 
 
-class InferenceSettings(BaseSettings):
+class InferenceSettings(AtriumSettings):
     model_config = SettingsConfigDict(env_prefix="ATRIUM_INFERENCE_", extra="ignore")
 
     enabled: bool = Field(default=True, description="serve /models and /v1 inference routes")
@@ -22,7 +27,7 @@ class InferenceSettings(BaseSettings):
     remote_workers: str = Field(
         default="", description="host:port of `atrium worker` processes, comma-separated"
     )
-    memory_budget: int = Field(
+    memory_budget: Size = Field(
         default=8 * GiB, ge=1, description="bytes of model weights one device may hold"
     )
     max_batch_size: int = Field(default=32, ge=1, description="requests run as one batch")
@@ -34,14 +39,18 @@ class InferenceSettings(BaseSettings):
     )
     max_input_tokens: int = Field(default=512, ge=1, description="longest accepted input")
     max_new_tokens: int = Field(default=256, ge=1, description="generation cap per request")
-    dtype: str = Field(default="auto", description="auto | float32 | float16 | bfloat16")
-    quantize: str = Field(
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        default="auto", description="auto | float32 | float16 | bfloat16"
+    )
+    quantize: Literal["", "8bit", "4bit"] = Field(
         default="", description="8bit | 4bit with bitsandbytes on CUDA; empty loads full weights"
     )
     allow_pickle: str = Field(
         default="", description="repo ids allowed to load pickle weights, comma-separated"
     )
-    backend: str = Field(default="local", description="local worker processes | ray")
+    backend: Literal["local", "ray"] = Field(
+        default="local", description="local worker processes | ray"
+    )
     ray_address: str = Field(
         default="",
         validation_alias="ATRIUM_RAY_ADDRESS",
@@ -49,6 +58,13 @@ class InferenceSettings(BaseSettings):
     )
     ray_max_replicas: int = Field(default=4, ge=1, description="Serve autoscaling ceiling")
     ray_models_per_replica: int = Field(default=4, ge=1, description="multiplexed models kept")
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+            raise ValueError("not a device Atrium runs models on; use auto, cpu, cuda or cuda:N")
+        return value
 
     def describe(self) -> dict[str, str]:
         rows = {}

@@ -1,0 +1,62 @@
+"""Bad settings stop the CLI and the server with one line per variable: its name, the value,
+what is wrong and what would do; never a traceback (issue 22). Every size setting reads the
+same `10GB` / `500MiB` forms."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.live import ROOT
+
+CASES = {
+    "ATRIUM_NAMESPACE_QUOTA=lots": "'lots' is not a size; use bytes or a unit",
+    "ATRIUM_LOGIN_WINDOW=abc": "valid integer",
+    "ATRIUM_INFERENCE_DEVICE=tpu": "use auto, cpu, cuda or cuda:N",
+    "ATRIUM_INFERENCE_DTYPE=fp8": "'auto', 'float32', 'float16' or 'bfloat16'",
+    "ATRIUM_MAX_REQUEST_BODY=huge": "is not a size",
+}
+
+
+def atrium(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ATRIUM_")}
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env={**clean, "ATRIUM_DATA_DIR": str(tmp_path / "hub"), **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("setting", list(CASES))
+def test_a_bad_setting_is_one_line_naming_it(tmp_path: Path, setting: str) -> None:
+    variable, _, value = setting.partition("=")
+    for command in (["config"], ["serve", "--port", "0"]):
+        done = atrium(tmp_path, *command, **{variable: value})
+        assert done.returncode == 2, done.stderr
+        (line,) = done.stderr.strip().splitlines()
+        assert line.startswith(f"atrium: configuration error: {setting}: "), line
+        assert CASES[setting] in line
+
+
+def test_every_size_setting_takes_units(tmp_path: Path) -> None:
+    done = atrium(
+        tmp_path,
+        "config",
+        ATRIUM_NAMESPACE_QUOTA="10GB",
+        ATRIUM_INFERENCE_MEMORY_BUDGET="8GiB",
+        ATRIUM_MAX_REQUEST_BODY="500MB",
+        ATRIUM_LFS_PART_SIZE="64MiB",
+    )
+    assert done.returncode == 0, done.stderr
+    shown = dict([*line.split(None, 1), ""][:2] for line in done.stdout.splitlines())
+    assert shown["ATRIUM_NAMESPACE_QUOTA"] == "10000000000"
+    assert shown["ATRIUM_INFERENCE_MEMORY_BUDGET"] == str(8 * 1024**3)
+    assert shown["ATRIUM_MAX_REQUEST_BODY"] == "500000000"
+    assert shown["ATRIUM_LFS_PART_SIZE"] == str(64 * 1024**2)
