@@ -8,7 +8,10 @@ from typing import Any
 
 import yaml
 
-FRONT_MATTER_RE = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+# Blank lines may come first, as huggingface_hub's RepoCard reads it.
+FRONT_MATTER_RE = re.compile(
+    r"\A\ufeff?\s*---[ \t]*\r?\n(.*?\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.DOTALL
+)
 MAX_CARD_BYTES = 1024 * 1024  # the card is parsed at commit time; bigger cards keep no metadata
 # Bounds of the YAML front matter (real cards hold a few KiB; model-index results some 100):
 MAX_YAML_BYTES = 256 * 1024  # of text
