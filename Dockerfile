@@ -1,6 +1,9 @@
 # Atrium API server and inference worker image.
-# Built with the README's install command; torch comes from the CPU wheel index first so that
-# `pip install -e .` finds `torch==2.13.0` already satisfied (GPU hosts: a CUDA base and wheel).
+# Built with the README's install command; torch is installed first so that `pip install -e .`
+# finds `torch==2.13.0` already satisfied. TORCH_INDEX_URL names a package index that serves the
+# CPU build of torch (PyTorch publishes one; a plain index gives the multi-GB CUDA wheel):
+#   docker build --build-arg TORCH_INDEX_URL=<cpu wheel index> .
+# GPU hosts: a CUDA base image and the CUDA wheel.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,7 +17,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /srv/atrium
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+ARG TORCH_INDEX_URL=""
+RUN pip install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} torch==2.13.0
 
 COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app

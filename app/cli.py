@@ -87,6 +87,7 @@ def serve(host: str, port: int, workers: int) -> None:
     from app.logs import configure_logging
 
     InferenceSettings()  # a bad inference setting stops start-up here, in one line
+    Settings().check_shared_secret()
     app = _ready_app()
     settings: Settings = app.state.settings
     database = settings.database_url.split("://")[0]

@@ -19,6 +19,7 @@ SECRET_KEY_FILE = "secret_key"
 SUPPORTED_DB_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 SUPPORTED_STORAGE_SCHEMES = ("file", "s3")
 SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmgtp])(i)?)?b?\s*$", re.IGNORECASE)
+PLACEHOLDER_RE = re.compile(r"change[-_ ]?me|placeholder|secret[-_ ]?key|example", re.IGNORECASE)
 SIZE_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5}
 
 
@@ -228,6 +229,24 @@ class Settings(AtriumSettings):
                 "secret_key": secret,
             }
         )
+
+    def check_shared_secret(self) -> None:
+        """For a server: replicas sign sessions and credentials with one key, so a server on
+        a shared (PostgreSQL) database needs ATRIUM_SECRET_KEY, and no server takes the
+        placeholder of an example file. Call before `resolved()` (which fills in a local key)."""
+        given = self.secret_key.get_secret_value() if self.secret_key is not None else None
+        fix = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        if given is not None and (PLACEHOLDER_RE.search(given) or len(given) < 32):
+            raise ConfigError(
+                "ATRIUM_SECRET_KEY is a placeholder or shorter than 32 characters; "
+                f"every replica must share one long random key: {fix}"
+            )
+        database_url = self.database_url or ""
+        if given is None and database_url.startswith(("postgresql://", "postgresql+")):
+            raise ConfigError(
+                "ATRIUM_SECRET_KEY is required with a PostgreSQL database: replicas sharing it "
+                f"must sign sessions with the same key, or users are signed out between them; {fix}"
+            )
 
     @property
     def secret(self) -> bytes:

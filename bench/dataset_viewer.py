@@ -38,6 +38,7 @@ from bench.report import goal_line
 from tests.hub.readkit import Owner, new_owner
 from tests.live import (
     AWS_ENV,
+    SHARED_SECRET_ENV,
     Backend,
     LiveServer,
     moto_server,
@@ -114,6 +115,7 @@ def make_backend(name: str, folder: Path, stack: ExitStack) -> Backend:
         "ATRIUM_STORAGE_URL": "s3://atrium-bench/blobs",
         "ATRIUM_S3_ENDPOINT_URL": endpoint,
         **AWS_ENV,
+        **SHARED_SECRET_ENV,
     }
     return Backend("postgres", folder, env)
 

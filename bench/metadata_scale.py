@@ -34,7 +34,15 @@ from app.repos.commits import Author, commit_row, make_commit_object
 from app.repos.gitobjects import MODE_FILE
 from app.repos.models import Commit, Ref, Repo, RepoCommit, TreeEntry
 from bench.report import goal_line
-from tests.live import AWS_ENV, Backend, LiveServer, moto_server, postgres_database, start_server
+from tests.live import (
+    AWS_ENV,
+    SHARED_SECRET_ENV,
+    Backend,
+    LiveServer,
+    moto_server,
+    postgres_database,
+    start_server,
+)
 
 FILES_PER_REPO = 10
 NAMESPACES = 100
@@ -176,6 +184,7 @@ def hub(kind: str, root: Path, stack: ExitStack) -> Iterator[LiveServer]:
                 "ATRIUM_STORAGE_URL": f"s3://bench-{root.name.lower()}",
                 "ATRIUM_S3_ENDPOINT_URL": endpoint,
                 **AWS_ENV,
+                **SHARED_SECRET_ENV,
             },
         )
     live = start_server(backend)

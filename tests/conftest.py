@@ -30,6 +30,7 @@ os.environ.pop("HF_TOKEN", None)
 
 from tests.live import (
     AWS_ENV,
+    SHARED_SECRET_ENV,
     Backend,
     LiveServer,
     moto_server,
@@ -73,6 +74,7 @@ def backend(
             "ATRIUM_STORAGE_URL": f"s3://atrium-{secrets.token_hex(4)}/blobs",
             "ATRIUM_S3_ENDPOINT_URL": endpoint,
             **AWS_ENV,
+            **SHARED_SECRET_ENV,
         }
         os.environ.update(AWS_ENV)
         yield Backend("postgres", data_dir, env)

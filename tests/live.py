@@ -24,6 +24,8 @@ AWS_ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+# Servers on a shared (PostgreSQL) database must be given the key their replicas share.
+SHARED_SECRET_ENV = {"ATRIUM_SECRET_KEY": secrets.token_urlsafe(48)}
 
 
 def free_port() -> int:
@@ -226,6 +228,7 @@ def private_backend(kind: str, data_dir: Path, s3_endpoint: str | None) -> Itera
                 "ATRIUM_STORAGE_URL": f"s3://atrium-ops-{secrets.token_hex(4)}/blobs",
                 "ATRIUM_S3_ENDPOINT_URL": s3_endpoint,
                 **AWS_ENV,
+                **SHARED_SECRET_ENV,
             },
         )
 

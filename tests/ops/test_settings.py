@@ -60,3 +60,30 @@ def test_every_size_setting_takes_units(tmp_path: Path) -> None:
     assert shown["ATRIUM_INFERENCE_MEMORY_BUDGET"] == str(8 * 1024**3)
     assert shown["ATRIUM_MAX_REQUEST_BODY"] == "500000000"
     assert shown["ATRIUM_LFS_PART_SIZE"] == str(64 * 1024**2)
+
+
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        ({"ATRIUM_SECRET_KEY": "change-me"}, "is a placeholder or shorter than 32 characters"),
+        (
+            {"ATRIUM_SECRET_KEY": "change-me-to-a-long-random-string-please"},
+            "is a placeholder",
+        ),
+        (
+            {"ATRIUM_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/none"},
+            "ATRIUM_SECRET_KEY is required with a PostgreSQL database",
+        ),
+    ],
+    ids=["short", "example-file", "shared-database"],
+)
+def test_a_server_refuses_a_placeholder_or_missing_shared_secret(
+    tmp_path: Path, env: dict[str, str], reason: str
+) -> None:
+    """Replicas sign sessions with one key: the compose and Kubernetes examples' placeholders,
+    or no key at all on a shared database, stop `serve` before it opens anything."""
+    done = atrium(tmp_path, "serve", "--port", "0", **env)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("atrium: configuration error: ") and reason in line
+    assert "secrets.token_urlsafe" in line  # how to make one
