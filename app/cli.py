@@ -7,6 +7,7 @@ Commands that create secrets print them as the last line of stdout so scripts ca
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -39,11 +40,32 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _ready_app() -> FastAPI:
+def _existing_hub(settings: Settings, *, may_create: bool = False) -> Settings:
+    """The settings, once it is clear which hub the command works on: an embedded hub whose
+    database does not exist yet is created only by `serve`, `db upgrade`, with `--init`, or
+    where ATRIUM_DATA_DIR or ATRIUM_DATABASE_URL names it; elsewhere a command run from the
+    wrong folder would silently start a second, empty hub."""
+    database = settings.embedded_database()
+    if database is None or database.exists() or may_create:
+        return settings
+    context = click.get_current_context(silent=True)
+    asked = bool(context and (context.find_root().obj or {}).get("init"))
+    named = any(os.environ.get(v) for v in ("ATRIUM_DATA_DIR", "ATRIUM_DATABASE_URL"))
+    if asked or named:
+        return settings
+    raise ConfigError(
+        f"no hub in {settings.data_dir} ({database.name} does not exist): run the command "
+        "where the hub's storage folder is, set ATRIUM_DATA_DIR to it, or pass --init "
+        "(atrium --init ...) to create a new hub there"
+    )
+
+
+def _ready_app(*, may_create: bool = False) -> FastAPI:
     """An app whose database and store answer and whose schema is up to date."""
     from app.db.migrate import upgrade
     from app.main import check_storage, create_app
 
+    _existing_hub(Settings().resolved(create=False), may_create=may_create)
     app = create_app(Settings())
     check_storage(app)
     upgrade(app.state.engine)
@@ -58,6 +80,7 @@ class _Database:
         from app.db.engine import check_database, make_engine, make_sessionmaker
         from app.db.migrate import upgrade
 
+        _existing_hub(Settings().resolved(create=False))
         self.settings = Settings().resolved()
         engine = make_engine(self.settings.database_url)
         check_database(engine)
@@ -67,11 +90,20 @@ class _Database:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="atrium")
-def main() -> None:
+@click.option(
+    "--init",
+    is_flag=True,
+    help="Create a new embedded hub in the data folder if there is none (only `serve` and "
+    "`db upgrade` do so unasked).",
+)
+@click.pass_context
+def main(context: click.Context, init: bool) -> None:
     """Atrium: a self-hosted model and dataset hub, compatible with the Hugging Face Hub.
 
-    Configuration comes from ATRIUM_* environment variables; `atrium config` shows them.
+    Configuration comes from ATRIUM_* environment variables; `atrium config` shows them and
+    which hub the commands work on.
     """
+    context.obj = {"init": init}
 
 
 @main.command()
@@ -88,7 +120,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
     InferenceSettings()  # a bad inference setting stops start-up here, in one line
     Settings().check_shared_secret()
-    app = _ready_app()
+    app = _ready_app(may_create=True)
     settings: Settings = app.state.settings
     database = settings.database_url.split("://")[0]
     click.echo(
@@ -513,8 +545,8 @@ def db() -> None:
 @db.command("upgrade")
 @friendly_errors
 def db_upgrade() -> None:
-    """Apply pending migrations."""
-    _ready_app()
+    """Apply pending migrations (creating the database of a new embedded hub)."""
+    _ready_app(may_create=True)
     click.echo("database is up to date")
 
 
@@ -588,7 +620,13 @@ def show_config() -> None:
     """Show every setting with its effective value (secrets masked)."""
     from app.inference.config import InferenceSettings
 
-    settings = Settings().resolved()
+    settings = Settings().resolved(create=False)
+    database = settings.embedded_database()
+    if database is not None:
+        state = "" if database.exists() else " (not created yet: `atrium serve` creates it)"
+        click.echo(f"# hub: embedded, {database}{state}")
+    else:
+        click.echo(f"# hub: {settings.describe()['ATRIUM_DATABASE_URL']}, {settings.storage_url}")
     rows = {**settings.describe(), **InferenceSettings().describe()}
     width = max(len(name) for name in rows)
     for name, value in rows.items():

@@ -209,8 +209,9 @@ class Settings(AtriumSettings):
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
 
-    def resolved(self) -> Settings:
-        """Fill derived defaults and check every URL, raising ConfigError with the fix."""
+    def resolved(self, *, create: bool = True) -> Settings:
+        """Fill derived defaults and check every URL, raising ConfigError with the fix. With
+        create False nothing is written: a missing secret key file stays missing."""
         data_dir = self.data_dir.expanduser().absolute()
         database_url = self.database_url or f"sqlite:///{data_dir / 'atrium.db'}"
         storage_url = self.storage_url or f"file://{data_dir / 'blobs'}"
@@ -220,7 +221,12 @@ class Settings(AtriumSettings):
             raise ConfigError("ATRIUM_STORAGE_URL: s3 URL has no bucket; use s3://bucket[/prefix]")
         if database_url.startswith("postgresql://"):
             database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
-        secret = self.secret_key or SecretStr(_load_or_create_secret(data_dir))
+        if self.secret_key is not None:
+            secret = self.secret_key
+        elif create or (data_dir / SECRET_KEY_FILE).exists():
+            secret = SecretStr(_load_or_create_secret(data_dir))
+        else:
+            secret = SecretStr("")
         return self.model_copy(
             update={
                 "data_dir": data_dir,
@@ -247,6 +253,13 @@ class Settings(AtriumSettings):
                 "ATRIUM_SECRET_KEY is required with a PostgreSQL database: replicas sharing it "
                 f"must sign sessions with the same key, or users are signed out between them; {fix}"
             )
+
+    def embedded_database(self) -> Path | None:
+        """The SQLite file of an embedded hub (resolved settings), else None."""
+        prefix = "sqlite:///"
+        if not self.database_url.startswith(prefix):
+            return None
+        return Path(self.database_url.removeprefix(prefix))
 
     @property
     def secret(self) -> bytes:

@@ -87,3 +87,40 @@ def test_a_server_refuses_a_placeholder_or_missing_shared_secret(
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("atrium: configuration error: ") and reason in line
     assert "secrets.token_urlsafe" in line  # how to make one
+
+
+def test_commands_refuse_to_start_a_second_hub_by_accident(tmp_path: Path) -> None:
+    """Run from the wrong folder, `atrium users create` used to make a new, empty hub there
+    whose token the running server refused: now it says which hub is missing and how to
+    choose; `--init` (or naming the folder) creates one on purpose."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ATRIUM_")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", *args],
+            env={**clean, "PYTHONPATH": str(ROOT)},
+            cwd=elsewhere,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    refused = run("users", "create", "bob")
+    assert refused.returncode == 2
+    (line,) = refused.stderr.strip().splitlines()
+    assert f"no hub in {elsewhere / 'storage'}" in line and "--init" in line
+    assert "ATRIUM_DATA_DIR" in line
+    shown = run("config")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith(f"# hub: embedded, {elsewhere / 'storage' / 'atrium.db'}")
+    assert "not created yet" in shown.stdout
+    assert not (elsewhere / "storage").exists()  # neither command wrote anything
+
+    made = run("--init", "users", "create", "bob")
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.strip().splitlines()[-1].startswith("atr_")
+    again = run("users", "list")
+    assert again.returncode == 0 and "bob" in again.stdout
+    assert "not created yet" not in run("config").stdout
