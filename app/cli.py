@@ -7,6 +7,7 @@ Commands that create secrets print them as the last line of stdout so scripts ca
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -116,19 +117,22 @@ def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from app.inference.config import InferenceSettings
-    from app.logs import configure_logging
+    from app.logs import configure_logging, quiet_progress_bars
 
     InferenceSettings()  # a bad inference setting stops start-up here, in one line
     Settings().check_shared_secret()
     app = _ready_app(may_create=True)
     settings: Settings = app.state.settings
     database = settings.database_url.split("://")[0]
-    click.echo(
-        f"atrium: serving on http://{host}:{port} (database {database}, "
-        f"storage {settings.storage_url})",
-        err=True,
+    configure_logging(settings.log_level)  # from here on stderr carries JSON lines only
+    quiet_progress_bars()
+    logging.getLogger("atrium").info(
+        "serving on http://%s:%d (database %s, storage %s)",
+        host,
+        port,
+        database,
+        settings.storage_url,
     )
-    configure_logging(settings.log_level)
     uvicorn.run(
         app,
         host=host,

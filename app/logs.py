@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -67,3 +68,17 @@ def configure_logging(level: str) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    logging.captureWarnings(True)  # `warnings.warn` of libraries: JSON lines too
+    logging.getLogger("dulwich").setLevel(max(logging.WARNING, root.level))
+
+
+def quiet_progress_bars() -> None:
+    """No progress bars on stderr (they are not log lines), and none of tqdm's
+    multiprocessing locks, which a worker leaving with `os._exit` would leak as semaphores."""
+    import threading
+
+    import tqdm
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    tqdm.tqdm.set_lock(threading.RLock())

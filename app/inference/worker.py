@@ -27,6 +27,7 @@ from app.blobs import BlobStore, create_blob_store
 from app.config import Settings
 from app.inference.config import InferenceSettings
 from app.inference.protocol import FileRef, Item, LoadSpec, Outcome
+from app.logs import configure_logging, quiet_progress_bars
 from app.repos.content import open_content
 
 log = logging.getLogger("atrium.inference.worker")
@@ -233,6 +234,8 @@ def spawned_main(
     conn: Connection, core: Settings, settings: InferenceSettings, device: str
 ) -> None:
     """Entry point of a worker started by the API process (multiprocessing spawn)."""
+    configure_logging(core.log_level)  # a spawned process starts with none
+    quiet_progress_bars()
     configure_threads(settings, device)
     engine = Engine(core, settings, device)
     serve_connection(conn, engine)
@@ -243,6 +246,8 @@ def serve_forever(
     core: Settings, settings: InferenceSettings, device: str, address: tuple[str, int]
 ) -> None:
     """`atrium worker`: accept API processes on address, authenticated by the secret key."""
+    configure_logging(core.log_level)
+    quiet_progress_bars()
     configure_threads(settings, device)
     engine = Engine(core, settings, device)
     with Listener(address, authkey=core.secret) as listener:

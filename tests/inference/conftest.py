@@ -8,7 +8,8 @@ import pytest
 
 from tests.hub.readkit import Owner, make_repo, new_owner
 from tests.inference import kit
-from tests.live import Backend, LiveServer, start_server
+from tests.inference.kit import inference_server
+from tests.live import Backend, LiveServer
 
 TINY_TASKS = (
     "text-classification",
@@ -23,17 +24,6 @@ TINY_TASKS = (
     "image-classification",
     "zero-shot-image-classification",
 )
-POOL_ENV = {
-    "ATRIUM_INFERENCE_WORKERS": "1",
-    "ATRIUM_INFERENCE_WORKER_THREADS": "1",
-    "ATRIUM_INFERENCE_MAX_WAIT_MS": "2",
-    "ATRIUM_INFERENCE_MAX_NEW_TOKENS": "16",
-    "ATRIUM_INFERENCE_MAX_INPUT_TOKENS": "48",
-}
-
-
-def inference_server(backend: Backend, **env: str) -> LiveServer:
-    return start_server(backend, {**POOL_ENV, **env})
 
 
 @pytest.fixture(scope="module")

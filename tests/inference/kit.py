@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.live import Backend, LiveServer, start_server
+
 WORDS = [
     "the",
     "a",
@@ -273,3 +275,16 @@ def lora_files(base_repo: str) -> dict[str, bytes]:
     adapter["base_model_name_or_path"] = base_repo
     files["adapter_config.json"] = json.dumps(adapter).encode()
     return {**files, **lfs}
+
+
+POOL_ENV = {
+    "ATRIUM_INFERENCE_WORKERS": "1",
+    "ATRIUM_INFERENCE_WORKER_THREADS": "1",
+    "ATRIUM_INFERENCE_MAX_WAIT_MS": "2",
+    "ATRIUM_INFERENCE_MAX_NEW_TOKENS": "16",
+    "ATRIUM_INFERENCE_MAX_INPUT_TOKENS": "48",
+}
+
+
+def inference_server(backend: Backend, **env: str) -> LiveServer:
+    return start_server(backend, {**POOL_ENV, **env})

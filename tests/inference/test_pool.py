@@ -16,7 +16,7 @@ import pytest
 
 from tests.hub.readkit import Owner, make_repo, new_owner
 from tests.inference import kit
-from tests.inference.conftest import inference_server
+from tests.inference.kit import inference_server
 from tests.live import Backend, LiveServer
 
 TIMEOUT = 120

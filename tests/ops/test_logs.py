@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.git.gitkit import Git, repo_url
 from tests.hub.readkit import make_repo, new_owner
-from tests.live import LiveServer
+from tests.inference import kit
+from tests.inference.kit import inference_server
+from tests.live import Backend, LiveServer
 
 
 def log_line(server: LiveServer, request_id: str, timeout: float = 10) -> dict[str, Any]:
@@ -69,3 +73,33 @@ def test_query_strings_are_not_logged(server: LiveServer) -> None:
     line = log_line(server, request_id)
     assert line["path"] == "/health"
     assert secret not in server.log_path.read_text(errors="replace")
+
+
+def test_every_stderr_line_is_json_through_a_model_load_git_and_shutdown(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """A server of its own: it serves git, loads a model onto its worker and answers it, then
+    stops; everything it wrote to stderr, start-up banner and the worker's output included,
+    is one JSON object per line (no progress bars, no leaked-semaphore warning)."""
+    live = inference_server(backend)
+    try:
+        owner = new_owner(live)
+        files, lfs = kit.model_files("text-classification")
+        repo, _ = make_repo(owner, "logged-model", files, lfs)
+        clone = Git(tmp_path / "git").clone(
+            repo_url(live, repo.repo_id, owner.token), tmp_path / "c"
+        )
+        assert (clone / "config.json").exists()
+        answer = httpx.post(
+            f"{live.url}/models/{repo.repo_id}",
+            json={"inputs": "a great movie"},
+            headers={"Authorization": f"Bearer {owner.token}"},
+            timeout=120,
+        )
+        assert answer.status_code == 200, answer.text
+    finally:
+        live.stop()
+    lines = [line for line in live.log_path.read_text(errors="replace").splitlines() if line]
+    assert any("serving on" in line for line in lines)
+    for line in lines:
+        assert isinstance(json.loads(line), dict), line
