@@ -10,7 +10,7 @@ import binascii
 import hmac
 import threading
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
@@ -65,14 +65,19 @@ def get_tree_cache(request: Request) -> TreeCache:
 _viewer_lock = threading.Lock()
 
 
-def get_viewer(request: Request) -> Viewer:
-    """The process's dataset viewer, made on first use (its caches live as long as the app)."""
+def shared_viewer(state: Any) -> Viewer:
+    """The process's dataset viewer, made on first use (its caches live as long as the app);
+    the viewer API, the pages and conversion on push share it."""
     with _viewer_lock:
-        viewer: Viewer | None = getattr(request.app.state, "dataset_viewer", None)
+        viewer: Viewer | None = getattr(state, "dataset_viewer", None)
         if viewer is None:
-            viewer = Viewer(get_settings(request).data_dir, get_blobs(request))
-            request.app.state.dataset_viewer = viewer
+            viewer = Viewer(state.settings.data_dir, state.blobs)
+            state.dataset_viewer = viewer
         return viewer
+
+
+def get_viewer(request: Request) -> Viewer:
+    return shared_viewer(request.app.state)
 
 
 def bearer_secret(request: Request) -> str | None:

@@ -21,7 +21,9 @@ from app.cards.derived import ModelFacts
 from app.collections import routes as collections
 from app.config import Settings
 from app.datasets import routes as datasets
+from app.datasets.service import ParquetOnPush
 from app.db.engine import check_database, make_engine, make_sessionmaker
+from app.deps import shared_viewer
 from app.discussions import routes as discussions
 from app.discussions.service import PullRequestCommits
 from app.follows import routes as follows
@@ -82,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.blobs = InstrumentedBlobStore(blobs, install_metrics(app))
-    app.state.events = event_bus(app.state.sessionmaker, app.state.blobs, settings)
+    app.state.events = event_bus(app.state, settings)
     app.state.webhooks = Sender(app.state.sessionmaker, settings)
     # The API also accepts the browser's session cookie (CSRF-checked for unsafe methods).
     app.state.session_principal = web_session.session_principal
@@ -106,13 +108,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def event_bus(factory: sessionmaker[Session], blobs: BlobStore, settings: Settings) -> EventBus:
-    """The follow-up work of every ref move (`app.repos.refs`), delivered after each commit."""
+def event_bus(state: Any, settings: Settings) -> EventBus:
+    """The follow-up work of every ref move (`app.repos.refs`), delivered after each commit
+    (dataset conversions by the event poller only)."""
+    factory: sessionmaker[Session] = state.sessionmaker
+    blobs: BlobStore = state.blobs
     consumers: list[Consumer] = [
         PickleScans(factory, blobs),
         ModelFacts(factory, blobs),
         PullRequestCommits(factory),
         WebhookEvents(factory, settings),
+        ParquetOnPush(factory, lambda: shared_viewer(state)),
     ]
     bus = EventBus(factory, consumers)
     bus.attach()

@@ -10,6 +10,8 @@ private dataset is RepoNotFound to outsiders on every route.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from urllib.parse import quote
 
 import duckdb
 import pyarrow as pa
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.permissions import Principal
@@ -59,7 +62,15 @@ from app.datasets.source import (
 )
 from app.errors import BadRequest, NotFound
 from app.repos import content
-from app.repos.service import FileEntry, get_commit, get_repo, resolve_revision
+from app.repos.models import Repo, RepoEvent
+from app.repos.service import (
+    DEFAULT_BRANCH,
+    HEADS,
+    FileEntry,
+    get_commit,
+    get_repo,
+    resolve_revision,
+)
 
 CACHE_DIR = "datasets-cache"
 INDEX_CACHE_SIZE = 64  # revisions whose file list and layout stay in memory
@@ -212,22 +223,25 @@ class Viewer:
 
     # -- parquet export ------------------------------------------------------------------
 
-    def schedule_export(self, factory: sessionmaker[Session], index: RevisionIndex) -> None:
+    def schedule_export(
+        self, factory: sessionmaker[Session], index: RevisionIndex
+    ) -> Future[str | None] | None:
         """Queue the refs/convert/parquet export of the default branch's head, once. It runs
-        on the conversion thread after the conversions queued before it."""
+        on the conversion thread after the conversions queued before it; None when there is
+        nothing to export or it was queued already."""
         revision = index.revision
         if not revision.is_default_head or not export_paths(index.layout):
-            return
+            return None
         with self.lock:
             if revision.commit_sha in self.exports:
-                return
+                return None
             self.exports.add(revision.commit_sha)
         for _folder, paths in export_paths(index.layout):
             for path in paths:
                 job = self.job(index.files[path])
                 if job is not None:
                     self.converter.submit(job)
-        self.converter.executor.submit(self._export, factory, index)
+        return self.converter.executor.submit(self._export, factory, index)
 
     def _export(self, factory: sessionmaker[Session], index: RevisionIndex) -> str | None:
         revision = index.revision
@@ -301,3 +315,41 @@ def text_columns(schema: pa.Schema) -> list[str]:
         if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
         if not f.name.startswith("__")
     ]
+
+
+class ParquetOnPush:
+    """The consumer of ref moves that converts a dataset when a commit lands on its default
+    branch — API commit, git push or merge — and exports the result to `refs/convert/parquet`,
+    so that `load_dataset(..., revision="refs/convert/parquet")` and the viewer find it without
+    anybody having opened the viewer first.
+
+    It runs on the event poller only (`background`), never in the thread of the commit that
+    moved the ref, and returns when the export is committed: its position then moves past the
+    event, so a server that stops midway converts again after a restart (the export of a
+    commit is made once: `commit_export` checks). A ref that moved on meanwhile is left to
+    its own, newer event."""
+
+    name = "parquet-on-push"
+    background = True
+    EXPORT_TIMEOUT_S = 3600
+
+    def __init__(self, factory: sessionmaker[Session], viewer: Callable[[], Viewer]):
+        self.factory = factory
+        self.viewer = viewer
+
+    def handle(self, event: RepoEvent) -> None:
+        if event.repo_type != "dataset" or event.ref != HEADS + DEFAULT_BRANCH or not event.new:
+            return
+        with self.factory() as session:
+            repo = session.scalar(select(Repo).where(Repo.uid == event.repo_uid))
+            if repo is None or resolve_revision(session, repo, None) != event.new:
+                return
+            if is_exported(session, repo.id, event.new):
+                return
+            revision = Revision(
+                repo.repo_id, repo.id, event.new, get_commit(session, event.new).tree_sha, True
+            )
+            viewer = self.viewer()
+            future = viewer.schedule_export(self.factory, viewer.index(session, revision))
+        if future is not None:
+            future.result(timeout=self.EXPORT_TIMEOUT_S)

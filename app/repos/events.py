@@ -36,7 +36,9 @@ MAX_ATTEMPTS = 5  # failures on one event before a consumer skips it
 
 
 class Consumer(Protocol):
-    """Follow-up work on repo events; `name` keys its position, so it never changes."""
+    """Follow-up work on repo events; `name` keys its position, so it never changes. A
+    consumer with a true `background` attribute (long work, such as a dataset conversion) is
+    fed by the poller only, never in the thread of the commit that recorded the event."""
 
     name: str
 
@@ -59,19 +61,21 @@ class EventBus:
         """Deliver after every commit that recorded events through this sessionmaker."""
         self.factory.configure(info={NOTIFY: self.deliver})
 
-    def deliver(self) -> int:
+    def deliver(self, *, background: bool = False) -> int:
         """Feed every consumer the events it has not had; returns how many were handled.
-        Re-entrant calls (a consumer whose own commit records events) are folded into the
-        running round, which reads the log again before it ends."""
+        Background consumers are fed only when background (the poller). Re-entrant calls (a
+        consumer whose own commit records events) are folded into the running round, which
+        reads the log again before it ends."""
         if getattr(self._local, "delivering", False):
             self._local.again = True
             return 0
         self._local.delivering = True
         handled = 0
+        fed = [c for c in self.consumers if background or not getattr(c, "background", False)]
         try:
             while True:
                 self._local.again = False
-                handled += sum(self._feed(consumer) for consumer in self.consumers)
+                handled += sum(self._feed(consumer) for consumer in fed)
                 if not self._local.again:
                     return handled
         finally:
@@ -96,7 +100,7 @@ class EventBus:
     def _poll(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
             try:
-                self.deliver()
+                self.deliver(background=True)
             except Exception:  # the database may be away for a while: try again next round
                 log.exception("delivering repo events failed")
 
