@@ -116,3 +116,46 @@ def changed_files(session: Session, old_tree: str | None, new_tree: str) -> Iter
                 else:
                     yield FileEntry.of(row, f"{prefix}{row.name}")
         frontier = level
+
+
+FILE_HISTORY_WALK = 5000  # first-parent ancestors searched for one page of a path's history
+
+
+def path_history(
+    session: Session, head: str, path: str, *, limit: int, offset: int = 0
+) -> tuple[list[Commit], bool]:
+    """The commits along first parents from head that added, changed or removed path (a
+    file or a folder), newest first: (page, has_more). Subtrees shared by neighbouring
+    commits are looked up once, so a walk costs about one query per changed level; it stops
+    after FILE_HISTORY_WALK ancestors."""
+    names = [name for name in path.strip("/").split("/") if name]
+    memo: dict[tuple[str, str], str | None] = {}
+
+    def oid_at(tree: str) -> str | None:
+        current: str | None = tree
+        for name in names:
+            assert current is not None
+            key = (current, name)
+            if key not in memo:
+                memo[key] = session.scalar(
+                    select(TreeEntry.oid).where(
+                        TreeEntry.tree_sha == current, TreeEntry.name == name
+                    )
+                )
+            current = memo[key]
+            if current is None:
+                return None
+        return current
+
+    wanted = offset + limit + 1
+    found: list[Commit] = []
+    commit = session.get(Commit, head)
+    mine = oid_at(commit.tree_sha) if commit is not None else None
+    walked = 0
+    while commit is not None and len(found) < wanted and walked < FILE_HISTORY_WALK:
+        parent = session.get(Commit, commit.parents[0]) if commit.parents else None
+        theirs = oid_at(parent.tree_sha) if parent is not None else None
+        if mine != theirs:
+            found.append(commit)
+        commit, mine, walked = parent, theirs, walked + 1
+    return found[offset : offset + limit], len(found) > offset + limit

@@ -24,6 +24,7 @@ from app.discussions import service as discussions
 from app.errors import BadRequest
 from app.http import base_url, raw_segments, repo_id_at, split_revision_and_path
 from app.likes import service as likes
+from app.repos.history import path_history
 from app.repos.manage import delete_repo
 from app.repos.models import Repo
 from app.repos.service import commit_history, get_commit, get_repo, resolve_revision
@@ -283,11 +284,15 @@ def blob_page(page: PageDep, blobs: BlobsDep, cache: CacheDep) -> Response:
 
 @_page_route("/commits/{rest:path}")
 def commits_page(page: PageDep, p: int = 1) -> Response:
-    rev = service.with_refs(page.db, _revision(page, target_of(page.request)))
+    """A revision's history, or with a path (`/commits/main/src/a.py`) that path's."""
+    target = target_of(page.request)
+    rev = service.with_refs(page.db, _revision(page, target))
     number = max(p, 1)
-    commits, more = commit_history(
-        page.db, rev.sha, limit=COMMITS_PER_PAGE, offset=(number - 1) * COMMITS_PER_PAGE
-    )
+    window = {"limit": COMMITS_PER_PAGE, "offset": (number - 1) * COMMITS_PER_PAGE}
+    if target.path:
+        commits, more = path_history(page.db, rev.sha, target.path, **window)
+    else:
+        commits, more = commit_history(page.db, rev.sha, **window)
     return render_repo_page(
         page,
         "commits.html",
@@ -296,6 +301,7 @@ def commits_page(page: PageDep, p: int = 1) -> Response:
         commits=commits,
         page_number=number,
         more=more,
+        path=target.path,
     )
 
 

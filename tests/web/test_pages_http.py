@@ -396,3 +396,38 @@ def test_signing_out_ends_the_session_for_every_copy_of_the_cookie(server: LiveS
     assert stolen.get("/settings/tokens", follow_redirects=False).status_code in (303, 401)
     stolen.close()
     person.client.close()
+
+
+def test_a_files_history_lists_the_commits_that_changed_it(server: LiveServer) -> None:
+    """`/commits/main/<path>` (the file page's History button): only the commits that added,
+    changed or removed that file or folder, newest first."""
+    from huggingface_hub import HfApi
+
+    owner, token = server.new_user()
+    hub = HfApi(endpoint=server.url, token=token)
+    repo = f"{owner}/history-{secrets.token_hex(2)}"
+    hub.create_repo(repo)
+    steps = [
+        ("src/a.py", b"1", "add a"),
+        ("b.txt", b"1", "add b"),
+        ("src/a.py", b"2", "change a"),
+        ("src/c.py", b"1", "add c"),
+    ]
+    for path, content, title in steps:
+        hub.upload_file(
+            path_or_fileobj=content, path_in_repo=path, repo_id=repo, commit_message=title
+        )
+    hub.delete_file("b.txt", repo, commit_message="remove b")
+
+    def titles(path: str) -> list[str]:
+        page = httpx.get(f"{server.url}/{repo}/commits/main/{path}")
+        assert page.status_code == 200
+        return re.findall(r'class="commit-title">([^<]+)<', page.text)
+
+    assert titles("src/a.py") == ["change a", "add a"]
+    assert titles("src") == ["add c", "change a", "add a"]
+    assert titles("b.txt") == ["remove b", "add b"]
+    assert "No commit on main changed" in httpx.get(f"{server.url}/{repo}/commits/main/none").text
+    assert len(titles("")) == 6  # the whole history: five commits and the initial one
+    blob = httpx.get(f"{server.url}/{repo}/blob/main/src/a.py").text
+    assert f'href="/{repo}/commits/main/src/a.py" id="file-history"' in blob
