@@ -50,6 +50,7 @@ RESERVED_NAMES = frozenset(
         "cas",
         "organizations",
         "join",
+        "collections",
     }
 )
 _hasher = PasswordHasher()

@@ -94,6 +94,18 @@ def datasets(
     return _search(page, "dataset", search, "", "", license, tag, sort, cursor)
 
 
+@router.get("/spaces")
+def spaces(
+    page: PageDep,
+    search: str = "",
+    license: str = "",
+    tag: str = "",
+    sort: str = "lastModified",
+    cursor: str | None = None,
+) -> Response:
+    return _search(page, "space", search, "", "", license, tag, sort, cursor)
+
+
 def _search(
     page: Page,
     repo_type: str,
@@ -147,7 +159,7 @@ def _with(options: tuple[str, ...], chosen: str) -> tuple[str, ...]:
 def profile(page: PageDep, namespace: str) -> Response:
     if not namespace_taken(page.db, namespace):
         raise NotFound(f"No user or organization named {namespace}")
-    kinds = (("Models", "model"), ("Datasets", "dataset"))
+    kinds = (("Models", "model"), ("Datasets", "dataset"), ("Spaces", "space"))
     sections = [
         (title, repo_type, _repos(page, repo_type, "lastModified", PROFILE_ROWS, author=namespace))
         for title, repo_type in kinds

@@ -431,3 +431,18 @@ def test_a_files_history_lists_the_commits_that_changed_it(server: LiveServer) -
     assert len(titles("")) == 6  # the whole history: five commits and the initial one
     blob = httpx.get(f"{server.url}/{repo}/blob/main/src/a.py").text
     assert f'href="/{repo}/commits/main/src/a.py" id="file-history"' in blob
+
+
+def test_spaces_have_a_listing_and_a_place_on_profiles(server: LiveServer) -> None:
+    from huggingface_hub import HfApi
+
+    owner, token = server.new_user()
+    name = f"demo-{secrets.token_hex(2)}"
+    HfApi(endpoint=server.url, token=token).create_repo(
+        f"{owner}/{name}", repo_type="space", space_sdk="static"
+    )
+    listing = httpx.get(f"{server.url}/spaces", params={"search": name})
+    assert listing.status_code == 200 and f'href="/spaces/{owner}/{name}"' in listing.text
+    assert 'href="/spaces"' in listing.text  # in the navigation of every page
+    profile = httpx.get(f"{server.url}/{owner}").text
+    assert "Spaces" in profile and f'href="/spaces/{owner}/{name}"' in profile
