@@ -446,3 +446,23 @@ def test_spaces_have_a_listing_and_a_place_on_profiles(server: LiveServer) -> No
     assert 'href="/spaces"' in listing.text  # in the navigation of every page
     profile = httpx.get(f"{server.url}/{owner}").text
     assert "Spaces" in profile and f'href="/spaces/{owner}/{name}"' in profile
+
+
+def test_large_files_are_labelled_by_how_they_are_stored(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import HfApi, constants
+
+    owner, token = server.new_user()
+    hub = HfApi(endpoint=server.url, token=token)
+    repo = f"{owner}/stored-{secrets.token_hex(2)}"
+    hub.create_repo(repo)
+    hub.upload_file(path_or_fileobj=secrets.token_bytes(2048), path_in_repo="xet.bin", repo_id=repo)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    hub.upload_file(path_or_fileobj=secrets.token_bytes(2048), path_in_repo="lfs.bin", repo_id=repo)
+    xet = httpx.get(f"{server.url}/{repo}/blob/main/xet.bin").text
+    lfs = httpx.get(f"{server.url}/{repo}/blob/main/lfs.bin").text
+    assert "stored with <strong>Xet</strong>" in xet and "Xet hash" in xet
+    assert "stored with <strong>Git LFS</strong>" in lfs and "Xet hash" not in lfs
+    tree = httpx.get(f"{server.url}/{repo}/tree/main").text
+    assert 'title="Stored with Xet">Xet<' in tree and 'title="Stored with Git LFS">LFS<' in tree
