@@ -412,3 +412,27 @@ def test_the_api_docs_work_without_internet(driver: WebDriver, site: Site) -> No
     assert "/api/whoami-v2" in [p.replace("\u200b", "") for p in paths]
     assert len(paths) > 50
     assert_clean(driver, site.url)
+
+
+def test_snippets_keep_repo_ids_whole_at_phone_width(
+    driver: WebDriver, site: Site, demo: Demo
+) -> None:
+    """Each line of a "Use this model" snippet is drawn on one line (a long one scrolls in its
+    box), so `from_pretrained("alice/big-model")` never breaks at the id."""
+    driver.set_window_size(*PHONE)
+    try:
+        driver.get(f"{site.url}/{demo.repo_id}")
+        wrapped = driver.execute_script(
+            """
+            return [...document.querySelectorAll('.snippet code')].filter(code => {
+              const lines = code.textContent.split('\\n').length;
+              const height = parseFloat(getComputedStyle(code).lineHeight);
+              return code.getBoundingClientRect().height > lines * height + 2;
+            }).map(code => code.id);
+            """
+        )
+        assert wrapped == []
+        width = driver.execute_script("return document.documentElement.scrollWidth")
+        assert width <= PHONE[0]  # the page itself does not scroll sideways
+    finally:
+        driver.set_window_size(*DESKTOP)
