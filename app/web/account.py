@@ -72,6 +72,7 @@ async def login(page: PageDep) -> Response:
             status_code=401,
             next=target,
             error=LOGIN_ERROR,
+            username=name,  # typed again only if it was wrong
             **login_context(page.settings),
         )
     sign_in(page.session, user, page.request.app.state.sessionmaker)

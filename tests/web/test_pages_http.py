@@ -131,6 +131,7 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(
             form["csrf_token"] = csrf_of(client.get("/login").text)
             answer = client.post("/login", data=form)
             answers.append((answer.status_code, "Wrong username or password" in answer.text))
+            assert f'name="username" autocomplete="username" required value="{name}"' in answer.text
             assert client.get("/settings/tokens").status_code == 303  # still anonymous
     assert answers == [(401, True), (401, True)]
 
