@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -86,6 +86,16 @@ def search_repos(session: Session, principal: Principal, query: RepoQuery) -> Re
     return RepoPage(repos, cursor)
 
 
+COUNT_CAP = 10_000  # a listing counts its matches up to here ("10,000+" beyond)
+
+
+def count_repos(session: Session, principal: Principal, query: RepoQuery) -> int:
+    """How many visible repos match the query, counted up to COUNT_CAP + 1 (a bounded scan)."""
+    stmt = select(Repo.id).where(Repo.type == query.repo_type, _visible(session, principal))
+    matches = _filtered(stmt, query).limit(COUNT_CAP + 1).subquery()
+    return int(session.scalar(select(func.count()).select_from(matches)) or 0)
+
+
 def _sort_columns(sort: str | None) -> tuple[InstrumentedAttribute[Any], ...]:
     name = SORT_ALIASES.get(sort or "", sort) or DEFAULT_SORT
     if name not in SORT_COLUMNS:
@@ -114,7 +124,10 @@ def _tag_clause(tag: str) -> ColumnElement[bool]:
     return cast(Repo.tags, Text).like(needle, escape="\\")
 
 
-def _filtered(stmt: Select[Repo], query: RepoQuery) -> Select[Repo]:
+Row = TypeVar("Row")
+
+
+def _filtered(stmt: Select[Row], query: RepoQuery) -> Select[Row]:
     full_id = Repo.namespace.concat("/").concat(Repo.name)
     for text in query.search:
         if text:

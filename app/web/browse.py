@@ -17,7 +17,7 @@ from app.db.engine import write_transaction
 from app.errors import NotFound
 from app.follows import service as follows
 from app.repos.models import Repo
-from app.repos.search import RepoQuery, search_repos
+from app.repos.search import COUNT_CAP, RepoQuery, count_repos, search_repos
 from app.web.pages import Page, PageDep, PageRoute
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -129,6 +129,7 @@ def _search(
         cursor=cursor,
     )
     found = search_repos(page.db, page.principal, query)
+    total = count_repos(page.db, page.principal, query)
     params = {
         "search": search,
         "pipeline_tag": pipeline_tag,
@@ -141,6 +142,8 @@ def _search(
         "search.html",
         repo_type=repo_type,
         repos=found.repos,
+        total=total,
+        total_capped=total > COUNT_CAP,
         next_cursor=found.next_cursor,
         params=params,
         sorts=SORTS,

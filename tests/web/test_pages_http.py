@@ -467,3 +467,17 @@ def test_large_files_are_labelled_by_how_they_are_stored(
     assert "stored with <strong>Git LFS</strong>" in lfs and "Xet hash" not in lfs
     tree = httpx.get(f"{server.url}/{repo}/tree/main").text
     assert 'title="Stored with Xet">Xet<' in tree and 'title="Stored with Git LFS">LFS<' in tree
+
+
+def test_listings_say_how_many_repos_match(server: LiveServer) -> None:
+    from huggingface_hub import HfApi
+
+    owner, token = server.new_user()
+    hub = HfApi(endpoint=server.url, token=token)
+    word = f"counted{secrets.token_hex(3)}"
+    for n in range(3):
+        hub.create_repo(f"{owner}/{word}-{n}", private=n == 2)
+    public = httpx.get(f"{server.url}/models", params={"search": word}).text
+    assert '<p class="muted" id="result-count">2 models</p>' in public  # the private one hidden
+    one = httpx.get(f"{server.url}/models", params={"search": f"{word}-1"}).text
+    assert '<p class="muted" id="result-count">1 model</p>' in one
