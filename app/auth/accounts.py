@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -262,3 +263,15 @@ SWITCHES = {
         "Take NAME's site admin rights (refused for the last administrator).",
     ),
 }
+
+
+def listed_user(user: User) -> dict[str, Any]:
+    """A user in the Hub's lists of people (likers, followers): what `huggingface_hub.User`
+    reads."""
+    return {
+        "user": user.name,
+        "fullname": user.fullname or user.name,
+        "avatarUrl": "",
+        "type": "user",
+        "isPro": False,
+    }

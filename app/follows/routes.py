@@ -6,12 +6,11 @@ button)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
+from app.auth.accounts import listed_user
 from app.auth.models import Organization, User
 from app.db.engine import write_transaction
 from app.deps import FactoryDep, PrincipalDep, SessionDep
@@ -19,16 +18,6 @@ from app.errors import NotFound
 from app.follows import service
 
 router = APIRouter(tags=["follows"])
-
-
-def user_json(user: User) -> dict[str, Any]:
-    return {
-        "user": user.name,
-        "fullname": user.fullname or user.name,
-        "avatarUrl": "",
-        "type": "user",
-        "isPro": False,
-    }
 
 
 def _user(session: SessionDep, name: str) -> User:
@@ -41,20 +30,20 @@ def _user(session: SessionDep, name: str) -> User:
 @router.get("/api/users/{username}/followers")
 def user_followers(username: str, session: SessionDep) -> JSONResponse:
     user = _user(session, username)
-    return JSONResponse([user_json(u) for u in service.followers(session, user.name)])
+    return JSONResponse([listed_user(u) for u in service.followers(session, user.name)])
 
 
 @router.get("/api/users/{username}/following")
 def user_following(username: str, session: SessionDep) -> JSONResponse:
     user = _user(session, username)
-    return JSONResponse([user_json(u) for u in service.following(session, user)])
+    return JSONResponse([listed_user(u) for u in service.following(session, user)])
 
 
 @router.get("/api/organizations/{name}/followers")
 def organization_followers(name: str, session: SessionDep) -> JSONResponse:
     if session.scalar(select(Organization.id).where(Organization.name == name)) is None:
         raise NotFound(f"Organization {name!r} not found")
-    return JSONResponse([user_json(u) for u in service.followers(session, name)])
+    return JSONResponse([listed_user(u) for u in service.followers(session, name)])
 
 
 @router.post("/api/users/{name}/follow")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from app.auth.accounts import listed_user
 from app.db.engine import write_transaction
 from app.deps import FactoryDep, PrincipalDep, SessionDep
 from app.errors import NotFound
@@ -53,12 +54,7 @@ def likers(
     plural: str, namespace: str, name: str, session: SessionDep, principal: PrincipalDep
 ) -> JSONResponse:
     repo = get_repo(session, principal, _type(plural), f"{namespace}/{name}")
-    return JSONResponse(
-        [
-            {"user": u.name, "fullname": u.fullname or u.name, "avatarUrl": "", "type": "user"}
-            for u in service.likers(session, repo)
-        ]
-    )
+    return JSONResponse([listed_user(u) for u in service.likers(session, repo)])
 
 
 @router.get("/api/users/{user}/likes")

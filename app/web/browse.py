@@ -82,28 +82,24 @@ def models(
     return _search(page, "model", search, pipeline_tag, library, license, tag, sort, cursor)
 
 
-@router.get("/datasets")
-def datasets(
-    page: PageDep,
-    search: str = "",
-    license: str = "",
-    tag: str = "",
-    sort: str = "lastModified",
-    cursor: str | None = None,
-) -> Response:
-    return _search(page, "dataset", search, "", "", license, tag, sort, cursor)
+def _listing(repo_type: str) -> Any:
+    """The listing page of datasets or Spaces: search, license, tag, sort (models have more)."""
+
+    def listing(
+        page: PageDep,
+        search: str = "",
+        license: str = "",
+        tag: str = "",
+        sort: str = "lastModified",
+        cursor: str | None = None,
+    ) -> Response:
+        return _search(page, repo_type, search, "", "", license, tag, sort, cursor)
+
+    return listing
 
 
-@router.get("/spaces")
-def spaces(
-    page: PageDep,
-    search: str = "",
-    license: str = "",
-    tag: str = "",
-    sort: str = "lastModified",
-    cursor: str | None = None,
-) -> Response:
-    return _search(page, "space", search, "", "", license, tag, sort, cursor)
+router.add_api_route("/datasets", _listing("dataset"), methods=["GET"])
+router.add_api_route("/spaces", _listing("space"), methods=["GET"])
 
 
 def _search(
