@@ -319,6 +319,34 @@ def commit_page(page: PageDep, blobs: BlobsDep, cache: CacheDep, sha: str) -> Re
     )
 
 
+@_page_route("/compare/{spec:path}")
+def compare_page(page: PageDep, blobs: BlobsDep, cache: CacheDep, spec: str) -> Response:
+    """`/compare/BASE...HEAD`: what changed from one revision (branch, tag or sha) to another,
+    with the commit page's diff view."""
+    target = target_of(page.request)
+    base, dots, head = spec.partition("...")
+    if not dots or not base or not head:
+        raise BadRequest("Compare two revisions as /compare/BASE...HEAD, e.g. main...dev")
+    repo = get_repo(page.db, page.principal, target.repo_type, target.repo_id, content=True)
+    old = get_commit(page.db, resolve_revision(page.db, repo, base))
+    new = get_commit(page.db, resolve_revision(page.db, repo, head))
+    changes = service.tree_changes(page.db, blobs, cache, old.tree_sha, new.tree_sha)
+    rev = service.Revision(repo, new.sha, new)
+    return render_repo_page(
+        page,
+        "compare.html",
+        rev,
+        "commits",
+        base=base,
+        head=head,
+        old=old,
+        new=new,
+        changes=changes,
+        new_rev=new.sha,
+        old_rev=old.sha,
+    )
+
+
 # --- settings --------------------------------------------------------------------------
 
 

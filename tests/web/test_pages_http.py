@@ -481,3 +481,30 @@ def test_listings_say_how_many_repos_match(server: LiveServer) -> None:
     assert '<p class="muted" id="result-count">2 models</p>' in public  # the private one hidden
     one = httpx.get(f"{server.url}/models", params={"search": f"{word}-1"}).text
     assert '<p class="muted" id="result-count">1 model</p>' in one
+
+
+def test_compare_shows_what_changed_between_two_revisions(server: LiveServer) -> None:
+    from huggingface_hub import HfApi
+
+    owner, token = server.new_user()
+    hub = HfApi(endpoint=server.url, token=token)
+    repo = f"{owner}/compare-{secrets.token_hex(2)}"
+    hub.create_repo(repo)
+    hub.upload_file(path_or_fileobj=b"one\n", path_in_repo="a.txt", repo_id=repo)
+    hub.create_branch(repo, branch="feature/x")
+    hub.upload_file(
+        path_or_fileobj=b"two\n", path_in_repo="a.txt", repo_id=repo, revision="feature/x"
+    )
+    hub.upload_file(
+        path_or_fileobj=b"new\n", path_in_repo="b.txt", repo_id=repo, revision="feature/x"
+    )
+    page = httpx.get(f"{server.url}/{repo}/compare/main...feature/x")
+    assert page.status_code == 200
+    assert "2 files changed" in page.text
+    assert "-one" in page.text
+    assert "+two" in page.text and 'aria-label="b.txt"' in page.text
+    same = httpx.get(f"{server.url}/{repo}/compare/main...main").text
+    assert "These revisions are the same commit." in same and "0 files changed" in same
+    bad = httpx.get(f"{server.url}/{repo}/compare/main")
+    assert bad.status_code == 400 and "BASE...HEAD" in bad.text
+    assert httpx.get(f"{server.url}/{repo}/compare/main...nope").status_code == 404
