@@ -74,13 +74,16 @@ def transformers_info(task: str, files: set[str]) -> dict[str, str]:
             "processor": processor}  # fmt: skip
 
 
-def safetensors_header(blobs: BlobStore, located: content.Content) -> dict[str, Any] | None:
-    """The JSON header of a safetensors file, or None when it is not one."""
+def safetensors_header(
+    blobs: BlobStore, located: content.Content, max_bytes: int = MAX_HEADER_BYTES
+) -> dict[str, Any] | None:
+    """The JSON header of a safetensors file, or None when it is not one (or its header is
+    longer than max_bytes)."""
     first = b"".join(content.open_content(blobs, located, 0, 8))
     if len(first) < 8:
         return None
     (length,) = struct.unpack("<Q", first)
-    if length > min(MAX_HEADER_BYTES, located.size - 8):
+    if length > min(max_bytes, located.size - 8):
         return None
     try:
         header = json.loads(b"".join(content.open_content(blobs, located, 8, length)))

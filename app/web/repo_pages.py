@@ -276,6 +276,7 @@ def blob_page(page: PageDep, blobs: BlobsDep, cache: CacheDep) -> Response:
         max_inline=service.MAX_INLINE_TEXT,
         is_pickle=is_pickle_path(view.entry.path),
         pickle_scan=security.scan_of(page.db, view.entry),
+        tensors=service.safetensors_view(page.db, blobs, view.entry),
     )
 
 

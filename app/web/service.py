@@ -22,12 +22,14 @@ from sqlalchemy.orm import Session
 
 from app.auth.permissions import Principal
 from app.blobs import BlobStore
+from app.cards.derived import parameter_counts, safetensors_header
 from app.cards.render import HIGHLIGHT_CLASS_PREFIX, CardRenderer, LinkBase
 from app.errors import EntryNotFound
 from app.gating import service as gating
 from app.gating.form import GateForm, countries, gate_form
 from app.gating.models import STATUSES
 from app.gating.service import Standing
+from app.repos import content
 from app.repos.gitobjects import load_object
 from app.repos.lastcommit import LastCommit, last_commits
 from app.repos.listing import Listed, TreeCache
@@ -279,6 +281,44 @@ def blob_view(
     if lines == b"binary":
         return BlobView(entry, "binary")
     return BlobView(entry, "text", html.decode(), int(lines))
+
+
+MAX_TENSORS_SHOWN = 500  # rows of a safetensors file's tensor table
+MAX_TENSOR_HEADER = 4 * 1024 * 1024  # a page reads headers up to this (real ones: KiBs to 2 MiB)
+
+
+@dataclass(frozen=True)
+class Tensors:
+    """What a safetensors file's header says, read by range (the weights are not read)."""
+
+    rows: list[tuple[str, str, str, int]]  # name, dtype, shape, parameters
+    count: int  # tensors in the file
+    parameters: int
+    by_dtype: dict[str, int]
+    metadata: dict[str, str]
+
+
+def safetensors_view(db: Session, blobs: BlobStore, entry: FileEntry) -> Tensors | None:
+    """The tensor table of a `.safetensors` file; None for other files or a header that is
+    not one (the file page then says nothing about tensors)."""
+    if not entry.path.endswith(".safetensors") or entry.size < 8:
+        return None
+    header = safetensors_header(blobs, content.locate(blobs, entry, db), MAX_TENSOR_HEADER)
+    if header is None:
+        return None
+    tensors = [(k, v) for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
+    rows = []
+    for name, info in tensors[:MAX_TENSORS_SHOWN]:
+        shape = info.get("shape")
+        dims = shape if isinstance(shape, list) else []
+        size = 1
+        for dim in dims:
+            size *= dim if isinstance(dim, int) and not isinstance(dim, bool) else 0
+        rows.append((name, str(info.get("dtype", "?")), f"[{', '.join(map(str, dims))}]", size))
+    by_dtype = parameter_counts([header])
+    raw = header.get("__metadata__")
+    metadata = {str(k): str(v)[:200] for k, v in raw.items()} if isinstance(raw, dict) else {}
+    return Tensors(rows, len(tensors), sum(by_dtype.values()), by_dtype, metadata)
 
 
 def as_text(data: bytes) -> str | None:

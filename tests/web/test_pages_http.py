@@ -508,3 +508,28 @@ def test_compare_shows_what_changed_between_two_revisions(server: LiveServer) ->
     bad = httpx.get(f"{server.url}/{repo}/compare/main")
     assert bad.status_code == 400 and "BASE...HEAD" in bad.text
     assert httpx.get(f"{server.url}/{repo}/compare/main...nope").status_code == 404
+
+
+def test_a_safetensors_file_page_lists_its_tensors(server: LiveServer) -> None:
+    import numpy as np
+    from huggingface_hub import HfApi
+    from safetensors.numpy import save
+
+    owner, token = server.new_user()
+    hub = HfApi(endpoint=server.url, token=token)
+    repo = f"{owner}/tensors-{secrets.token_hex(2)}"
+    hub.create_repo(repo)
+    weights = save(
+        {"embed.weight": np.zeros((10, 4), dtype=np.float32), "head.bias": np.zeros(3, np.float16)},
+        metadata={"format": "pt"},
+    )
+    hub.upload_file(path_or_fileobj=weights, path_in_repo="model.safetensors", repo_id=repo)
+    page = httpx.get(f"{server.url}/{repo}/blob/main/model.safetensors").text
+    assert "2 tensors · 43 parameters" in page
+    assert "<code>embed.weight</code></td><td>F32</td><td><code>[10, 4]</code></td>" in page
+    assert "<code>head.bias</code></td><td>F16</td><td><code>[3]</code>" in page
+    assert "<code>format</code> = pt" in page
+    # Anything else named .safetensors is just a file.
+    hub.upload_file(path_or_fileobj=b"not weights", path_in_repo="x.safetensors", repo_id=repo)
+    other = httpx.get(f"{server.url}/{repo}/blob/main/x.safetensors")
+    assert other.status_code == 200 and 'id="tensors"' not in other.text
