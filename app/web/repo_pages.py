@@ -280,6 +280,27 @@ def blob_page(page: PageDep, blobs: BlobsDep, cache: CacheDep) -> Response:
     )
 
 
+@_page_route("/blame/{rest:path}")
+def blame_page(page: PageDep, blobs: BlobsDep) -> Response:
+    """Each line of a text file beside the commit that last changed it."""
+    target = target_of(page.request)
+    rev = service.with_refs(page.db, _revision(page, target, content=True))
+    lines = service.blame(page.db, blobs, rev, target.path)
+    if lines is None:
+        raise BadRequest(
+            f"Blame is shown for text files up to {service.MAX_BLAME_TEXT // 1024} KiB"
+        )
+    return render_repo_page(
+        page,
+        "blame.html",
+        rev,
+        "files",
+        path=target.path,
+        lines=lines,
+        crumbs=service.breadcrumbs(target.path),
+    )
+
+
 # --- history ---------------------------------------------------------------------------
 
 

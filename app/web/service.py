@@ -31,6 +31,7 @@ from app.gating.models import STATUSES
 from app.gating.service import Standing
 from app.repos import content
 from app.repos.gitobjects import load_object
+from app.repos.history import path_history
 from app.repos.lastcommit import LastCommit, last_commits
 from app.repos.listing import Listed, TreeCache
 from app.repos.models import Commit, Repo
@@ -281,6 +282,54 @@ def blob_view(
     if lines == b"binary":
         return BlobView(entry, "binary")
     return BlobView(entry, "text", html.decode(), int(lines))
+
+
+BLAME_VERSIONS = 200  # versions of a file read for its blame (older lines go to the oldest)
+MAX_BLAME_TEXT = 256 * 1024
+
+
+@dataclass(frozen=True)
+class BlameLine:
+    number: int
+    text: str
+    commit: Commit
+    first: bool  # the first line of a run from the same commit
+
+
+def blame(db: Session, blobs: BlobStore, rev: Revision, path: str) -> list[BlameLine] | None:
+    """Each line of a text file with the commit that last changed it (as `git blame` along
+    first parents), from at most BLAME_VERSIONS versions; None for what is not small text."""
+    entry = find_entry(db, rev.tree, path)
+    if entry is None or entry.is_dir or entry.lfs_oid is not None or entry.size > MAX_BLAME_TEXT:
+        return None
+    commits, _ = path_history(db, rev.sha, path, limit=BLAME_VERSIONS)
+    versions: list[tuple[Commit, list[str]]] = []
+    for commit in reversed(commits):  # oldest first
+        found = find_entry(db, commit.tree_sha, path)
+        if found is None or found.is_dir or found.lfs_oid is not None:
+            versions = []  # deleted or replaced: blame starts again after it
+            continue
+        text = as_text(load_object(blobs, found.oid).as_raw_string())
+        if text is None:
+            return None
+        versions.append((commit, text.splitlines()))
+    if not versions:
+        return None
+    owners = [versions[0][0]] * len(versions[0][1])
+    previous = versions[0][1]
+    for commit, lines in versions[1:]:
+        matcher = difflib.SequenceMatcher(None, previous, lines, autojunk=False)
+        next_owners: list[Commit] = []
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag == "equal":
+                next_owners += owners[i1:i2]
+            else:
+                next_owners += [commit] * (j2 - j1)
+        owners, previous = next_owners, lines
+    return [
+        BlameLine(n + 1, line, owner, n == 0 or owners[n - 1].sha != owner.sha)
+        for n, (line, owner) in enumerate(zip(previous, owners, strict=True))
+    ]
 
 
 MAX_TENSORS_SHOWN = 500  # rows of a safetensors file's tensor table

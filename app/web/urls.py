@@ -38,6 +38,10 @@ def resolve_url(repo: Repo, revision: str, path: str) -> str:
     return f"{repo_url(repo)}/resolve/{_rev(revision)}/{quote(path)}"
 
 
+def blame_url(repo: Repo, revision: str, path: str) -> str:
+    return f"{repo_url(repo)}/blame/{_rev(revision)}/{quote(path)}"
+
+
 def commits_url(repo: Repo, revision: str = "main", path: str = "") -> str:
     out = f"{repo_url(repo)}/commits/{_rev(revision)}"
     return out + (f"/{quote(path)}" if path else "")

@@ -533,3 +533,39 @@ def test_a_safetensors_file_page_lists_its_tensors(server: LiveServer) -> None:
     hub.upload_file(path_or_fileobj=b"not weights", path_in_repo="x.safetensors", repo_id=repo)
     other = httpx.get(f"{server.url}/{repo}/blob/main/x.safetensors")
     assert other.status_code == 200 and 'id="tensors"' not in other.text
+
+
+def test_blame_names_the_commit_of_each_line(server: LiveServer) -> None:
+    from huggingface_hub import HfApi
+
+    owner, token = server.new_user()
+    hub = HfApi(endpoint=server.url, token=token)
+    repo = f"{owner}/blame-{secrets.token_hex(2)}"
+    hub.create_repo(repo)
+    versions = [
+        (b"alpha\nbeta\n", "first"),
+        (b"alpha\nBETA\ngamma\n", "second"),
+        (b"zero\nalpha\nBETA\ngamma\n", "third"),
+    ]
+    for text, title in versions:
+        hub.upload_file(
+            path_or_fileobj=text, path_in_repo="f.txt", repo_id=repo, commit_message=title
+        )
+    page = httpx.get(f"{server.url}/{repo}/blame/main/f.txt")
+    assert page.status_code == 200
+    rows = re.findall(r"<tr(?: class=\"run\")?>(.*?)</tr>", page.text, re.S)
+    owners, current = [], None
+    for row in rows:
+        named = re.search(r'title="([^"]+)"', row)
+        current = named.group(1) if named else current
+        owners.append((current, re.search(r"<pre>(.*?)</pre>", row).group(1)))
+    assert owners == [
+        ("third", "zero"),
+        ("first", "alpha"),
+        ("second", "BETA"),
+        ("second", "gamma"),
+    ]
+    blob = httpx.get(f"{server.url}/{repo}/blob/main/f.txt").text
+    assert f'href="/{repo}/blame/main/f.txt" id="file-blame"' in blob
+    hub.upload_file(path_or_fileobj=b"\x00\x01", path_in_repo="bin.dat", repo_id=repo)
+    assert httpx.get(f"{server.url}/{repo}/blame/main/bin.dat").status_code == 400
