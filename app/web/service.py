@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import difflib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -276,6 +277,7 @@ def blob_view(
         text = as_text(data)
         if text is None:
             return b"", b"binary"
+        text = pretty_json(path, text)
         return highlight_file(path, text).encode(), str(len(text.splitlines())).encode()
 
     html, lines = cache.rendered(("web-blob", entry.oid, path.rsplit("/", 1)[-1]), render)
@@ -368,6 +370,16 @@ def safetensors_view(db: Session, blobs: BlobStore, entry: FileEntry) -> Tensors
     raw = header.get("__metadata__")
     metadata = {str(k): str(v)[:200] for k, v in raw.items()} if isinstance(raw, dict) else {}
     return Tensors(rows, len(tensors), sum(by_dtype.values()), by_dtype, metadata)
+
+
+def pretty_json(path: str, text: str) -> str:
+    """A minified JSON file (one long line) indented for reading; anything else as it is."""
+    if not path.lower().endswith(".json") or text.count("\n") > 1 or len(text) < 120:
+        return text
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return text
 
 
 def as_text(data: bytes) -> str | None:

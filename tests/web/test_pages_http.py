@@ -569,3 +569,22 @@ def test_blame_names_the_commit_of_each_line(server: LiveServer) -> None:
     assert f'href="/{repo}/blame/main/f.txt" id="file-blame"' in blob
     hub.upload_file(path_or_fileobj=b"\x00\x01", path_in_repo="bin.dat", repo_id=repo)
     assert httpx.get(f"{server.url}/{repo}/blame/main/bin.dat").status_code == 400
+
+
+def test_a_minified_json_file_is_shown_indented(server: LiveServer) -> None:
+    import json
+
+    from huggingface_hub import HfApi
+
+    owner, token = server.new_user()
+    hub = HfApi(endpoint=server.url, token=token)
+    repo = f"{owner}/json-{secrets.token_hex(2)}"
+    hub.create_repo(repo)
+    config = {"architectures": ["BertModel"], "hidden_size": 32, "labels": list("abcdefghij") * 3}
+    hub.upload_file(
+        path_or_fileobj=json.dumps(config).encode(), path_in_repo="config.json", repo_id=repo
+    )
+    page = httpx.get(f"{server.url}/{repo}/blob/main/config.json").text
+    assert re.search(r"\b3[0-9] lines\b", page)  # one line in the file, one per value here
+    raw = httpx.get(f"{server.url}/{repo}/raw/main/config.json")
+    assert raw.content == json.dumps(config).encode()  # the file itself is untouched
