@@ -115,6 +115,24 @@ async def logout(page: PageDep) -> Response:
 # --- tokens ----------------------------------------------------------------------------
 
 
+@router.get("/settings")
+def account_settings(page: PageDep) -> Response:
+    """The account in one place: who you are, how you sign in, and the settings pages."""
+    principal = page.require_user()
+    assert principal.user is not None
+    user = principal.user
+    orgs = [org for org, _ in user_orgs(page.db, user)]
+    tokens = list_tokens(page.db, user)
+    return page.render(
+        "account.html",
+        account=user,
+        orgs=orgs,
+        token_count=len(tokens),
+        sso=bool(user.oidc_subject),
+        password_login=page.settings.password_login,
+    )
+
+
 @router.get("/settings/tokens")
 def tokens_page(page: PageDep) -> Response:
     return _tokens(page)

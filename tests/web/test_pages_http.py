@@ -588,3 +588,22 @@ def test_a_minified_json_file_is_shown_indented(server: LiveServer) -> None:
     assert re.search(r"\b3[0-9] lines\b", page)  # one line in the file, one per value here
     raw = httpx.get(f"{server.url}/{repo}/raw/main/config.json")
     assert raw.content == json.dumps(config).encode()  # the file itself is untouched
+
+
+def test_account_settings_in_one_place(server: LiveServer, alice: Person) -> None:
+    with httpx.Client(base_url=server.url) as browser:
+        form = {"username": alice.name, "password": alice.password, "next": "/"}
+        form["csrf_token"] = csrf_of(browser.get("/login").text)
+        assert browser.post("/login", data=form).status_code == 303
+        page = browser.get("/settings")
+        assert page.status_code == 200
+        assert 'href="/settings"' in page.text  # in the navigation
+        for link in (
+            "/settings/password",
+            "/settings/tokens",
+            "/settings/webhooks",
+            f"/{alice.name}",
+        ):
+            assert f'href="{link}"' in page.text
+        assert '<dd id="sign-in-methods">a password</dd>' in page.text
+    assert httpx.get(f"{server.url}/settings").status_code == 303  # anonymous: sign in first
