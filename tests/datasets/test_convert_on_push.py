@@ -13,7 +13,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import HfApi
-from huggingface_hub.errors import RevisionNotFoundError
 
 from tests.datasets.kit import csv_bytes, people
 from tests.git.gitkit import Git, repo_url
@@ -32,19 +31,21 @@ def own(backend_name: str, tmp_path: Path, request: pytest.FixtureRequest) -> It
 
 
 def exported_rows(api: HfApi, repo: str, tmp_path: Path, timeout: float = 90) -> list[dict]:
-    """The rows of the export's train split, once it is there (a sha of main may lag)."""
+    """The rows of the export's train split, once it is there, read at the commit the export
+    ref names (the ref may move on between two requests while the export follows main)."""
     deadline = time.monotonic() + timeout
     while True:
-        try:
+        refs = api.list_repo_refs(repo, repo_type="dataset")
+        commits = [ref.target_commit for ref in refs.converts if ref.ref == EXPORT]
+        if commits:
             local = api.hf_hub_download(
-                repo, "default/train/0000.parquet", repo_type="dataset", revision=EXPORT,
-                cache_dir=tmp_path / secrets.token_hex(3), force_download=True,
+                repo, "default/train/0000.parquet", repo_type="dataset", revision=commits[0],
+                cache_dir=tmp_path / secrets.token_hex(3),
             )  # fmt: skip
             return pq.read_table(local).to_pylist()
-        except RevisionNotFoundError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {EXPORT} of {repo} after {timeout} s")
+        time.sleep(0.3)
 
 
 def wait_for_rows(api: HfApi, repo: str, tmp_path: Path, rows: list[dict]) -> None:
