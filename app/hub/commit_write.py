@@ -3,8 +3,9 @@
 `preupload` tells the client, per file, whether it goes inline in the commit (`regular`) or
 through LFS/Xet first (`lfs`), and whether `.gitignore` drops it. `commit` reads the NDJSON
 body line by line (a commit may inline up to about 1 GB), turns it into the repo model's
-operations and applies them with `app.repos.commits.create_commit`: every LFS object it names
-must have been uploaded to this repo, or nothing changes. Both refuse (413) what would take
+operations and hands them to `app.discussions.contribute` (committed on the branch, or on a
+new pull request with `create_pr`): every LFS object it names must have been uploaded to this
+repo, or nothing changes. Both refuse (413) what would take
 the namespace past its storage quota (`app.quotas.service`): preupload from the sizes of the
 large files, the commit from its inline files.
 """
@@ -20,34 +21,29 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated, Any
 
-from dulwich.objects import Blob
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pathspec import GitIgnoreSpec
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from app.audit.service import Actor
-from app.auth.permissions import Principal, require_write
+from app.auth.permissions import require_write
 from app.blobs import BlobStore
 from app.blobs.base import MiB
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.deps import BlobsDep, PrincipalDep, SessionDep
-from app.discussions import service as discussions
-from app.discussions.models import OPEN
+from app.discussions.contribute import Change, contribute
 from app.errors import BadRequest, PayloadTooLarge
 from app.hub.read import api_target, check_repo
 from app.hub.write import FactoryDep, api_route, repo_url
 from app.quotas.service import Upload, check_upload
-from app.repos import manage
-from app.repos.commits import AddFile, AddLfsFile, Author, DeletePath, Operation, create_commit
-from app.repos.gitobjects import OID_RE, load_object, parse_lfs_pointer
+from app.repos.commits import AddFile, AddLfsFile, DeletePath, Operation
+from app.repos.gitobjects import OID_RE, load_object
 from app.repos.listing import Listed, lookup_paths
-from app.repos.models import Repo, RepoLfsObject
+from app.repos.models import RepoLfsObject
 from app.repos.service import (
-    branch_ref_name,
     get_commit,
     get_repo,
     linked_sizes,
@@ -299,43 +295,6 @@ async def commit_body(
 CommitBody = Annotated[CommitRequest, Depends(commit_body)]
 
 
-def inline_files(operations: list[Operation]) -> dict[str, int]:
-    """git blob sha1 -> size of the regular files a commit carries (LFS pointers sent inline
-    name objects that were counted when they were uploaded)."""
-    return {
-        Blob.from_string(op.content).id.decode(): len(op.content)
-        for op in operations
-        if isinstance(op, AddFile) and parse_lfs_pointer(op.content) is None
-    }
-
-
-def open_pull_request(
-    factory: sessionmaker[Session],
-    principal: Principal,
-    repo_id: int,
-    revision: str,
-    body: CommitRequest,
-    actor: Actor,
-) -> int:
-    """`create_pr`: the commit lands on a new pull request (open, titled by the commit)
-    against the branch `revision` names, its ref `refs/pr/N` started at that branch."""
-    with write_transaction(factory) as session:
-        repo = session.get(Repo, repo_id)
-        assert repo is not None
-        thread = discussions.open_thread(
-            session,
-            principal,
-            repo,
-            title=body.summary or "Update files",
-            description=body.description or None,
-            pull_request=True,
-            actor=actor,
-            target=revision,
-            status=OPEN,
-        )
-    return thread.num
-
-
 @api_route(router, "/{namespace}/{name}/commit/{rest:path}", ("POST",))
 def commit(
     request: Request,
@@ -351,44 +310,24 @@ def commit(
     revision = target.revision or "main"
     if target.path and not create_pr:
         revision = f"{revision}/{target.path}"  # an unencoded branch name with a slash
-    if create_pr:
-        discussions.require_participant(session, principal, repo)
-    else:
-        discussions.require_push(session, principal, repo, branch_ref_name(revision))
-    settings = request.app.state.settings
-    check_upload(session, settings, repo.namespace, Upload(git=inline_files(body.operations)))
-    session.close()  # create_commit opens its own sessions; hold no connection meanwhile
-    assert principal.user is not None
-    actor = Actor.of(request, principal, "api")
-    number = None
-    if create_pr:
-        number = open_pull_request(factory, principal, repo.id, revision, body, actor)
-    ref_name = revision if number is None else f"{manage.PULLS}{number}"
-    try:
-        result = create_commit(
-            factory,
-            blobs,
-            repo.id,
-            ref_name,
-            body.operations,
-            author=Author.of(principal.user),
-            title=body.summary,
-            description=body.description,
-            parent_commit=body.parent_commit,
-            after_commit=manage.update_card,
-            actor=actor,
-        )
-    except Exception:
-        if number is not None:  # a refused commit leaves no empty pull request behind
-            with write_transaction(factory) as cleanup:
-                fresh = cleanup.get(Repo, repo.id)
-                if fresh is not None:
-                    discussions.discard(cleanup, fresh, number, actor)
-        raise
+    session.close()  # the service opens its own sessions; hold no connection meanwhile
+    change = Change(body.operations, body.summary, body.description, body.parent_commit)
+    done = contribute(
+        factory,
+        blobs,
+        request.app.state.settings,
+        principal,
+        repo.id,
+        revision,
+        change,
+        create_pr=create_pr,
+        actor=Actor.of(request, principal, "api"),
+    )
     base = repo_url(request, repo.type, repo.repo_id)
+    number = done.pull_request
     pr_url = None if number is None else f"{base}/discussions/{number}"
-    url = f"{base}/commit/{result.sha}"
-    return JSONResponse({"commitUrl": url, "commitOid": result.sha, "pullRequestUrl": pr_url})
+    url = f"{base}/commit/{done.sha}"
+    return JSONResponse({"commitUrl": url, "commitOid": done.sha, "pullRequestUrl": pr_url})
 
 
 # --- cross-repo copies of large files (§7.2) ----------------------------------------------
