@@ -75,6 +75,7 @@ def build_templates() -> Environment:
         resolve_url=urls.resolve_url,
         commits_url=urls.commits_url,
         blame_url=urls.blame_url,
+        edit_url=urls.edit_url,
         commit_url=urls.commit_url,
         settings_url=urls.settings_url,
         list_url=urls.list_url,

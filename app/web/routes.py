@@ -16,6 +16,7 @@ from app.web import (
     browse,
     collections,
     community,
+    editor,
     gate,
     orgs,
     repo_pages,
@@ -58,4 +59,5 @@ router.include_router(orgs.router)
 router.include_router(browse.router)
 router.include_router(gate.router)
 router.include_router(community.router)
+router.include_router(editor.router)
 router.include_router(repo_pages.router)

@@ -38,6 +38,12 @@ def resolve_url(repo: Repo, revision: str, path: str) -> str:
     return f"{repo_url(repo)}/resolve/{_rev(revision)}/{quote(path)}"
 
 
+def edit_url(repo: Repo, action: str, revision: str, path: str = "") -> str:
+    """The browser editor's pages: action is new, edit or delete (app.web.editor)."""
+    out = f"{repo_url(repo)}/{action}/{_rev(revision)}"
+    return out + (f"/{quote(path)}" if path else "")
+
+
 def blame_url(repo: Repo, revision: str, path: str) -> str:
     return f"{repo_url(repo)}/blame/{_rev(revision)}/{quote(path)}"
 

@@ -7,6 +7,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -607,3 +608,67 @@ def test_account_settings_in_one_place(server: LiveServer, alice: Person) -> Non
             assert f'href="{link}"' in page.text
         assert '<dd id="sign-in-methods">a password</dd>' in page.text
     assert httpx.get(f"{server.url}/settings").status_code == 303  # anonymous: sign in first
+
+
+def test_files_are_created_edited_and_deleted_in_the_browser(
+    server: LiveServer, tmp_path: Path, hf_home: Path
+) -> None:
+    """Each change is a commit with its message through the API's commit service; an
+    outsider's change becomes a pull request; the card page of an empty repo offers to create
+    its README."""
+    from huggingface_hub import HfApi
+
+    owner, outsider = signed_in(server), signed_in(server)
+    hub = HfApi(endpoint=server.url, token=owner.owner.token)
+    repo = f"{owner.name}/edited-{secrets.token_hex(2)}"
+    hub.create_repo(repo)
+    try:
+        browser = owner.client
+        card = browser.get(f"/{repo}").text
+        assert f'href="/{repo}/new/main?filename=README.md" id="create-card"' in card
+        form = browser.get(f"/{repo}/new/main?filename=README.md").text
+        assert 'value="README.md"' in form and "Commit directly to" in form
+        made = browser.post(
+            f"/{repo}/new/main",
+            data={"csrf_token": csrf_of(form), "path": "README.md", "content": "# Hello\r\n",
+                  "title": "Add the card", "target": "branch"},
+        )  # fmt: skip
+        assert (
+            made.status_code == 303 and made.headers["location"] == f"/{repo}/blob/main/README.md"
+        )
+        assert hub.list_repo_commits(repo)[0].title == "Add the card"
+        card_file = hub.hf_hub_download(repo, "README.md", cache_dir=tmp_path)
+        assert Path(card_file).read_bytes() == b"# Hello\n"  # the browser's CRLF as LF
+        # Edit: the form carries the text; a stale parent is refused like the API's 412.
+        page = browser.get(f"/{repo}/edit/main/README.md").text
+        assert "# Hello" in page and 'name="parent"' in page
+        edited = browser.post(
+            f"/{repo}/edit/main/README.md",
+            data={"csrf_token": csrf_of(page), "content": "# Hello again\n", "target": "branch"},
+        )
+        assert edited.status_code == 303
+        assert hub.list_repo_commits(repo)[0].title == "Update README.md"
+        stale = browser.post(
+            f"/{repo}/edit/main/README.md",
+            data={"csrf_token": csrf_of(page), "content": "# Lost\n", "target": "branch",
+                  "parent": re.search(r'name="parent" value="([0-9a-f]+)"', page).group(1)},
+        )  # fmt: skip
+        assert stale.status_code == 412
+        # An outsider can only propose: the change lands on a pull request.
+        theirs = outsider.client.get(f"/{repo}/edit/main/README.md").text
+        assert "Commit directly to" not in theirs and "Propose the change" in theirs
+        proposed = outsider.client.post(
+            f"/{repo}/edit/main/README.md",
+            data={"csrf_token": csrf_of(theirs), "content": "# Better\n", "title": "Improve"},
+        )
+        assert proposed.status_code == 303 and "/discussions/" in proposed.headers["location"]
+        (pr,) = hub.get_repo_discussions(repo, discussion_type="pull_request")
+        assert pr.title == "Improve" and pr.author == outsider.name
+        # Delete, from the file page's form.
+        blob = browser.get(f"/{repo}/blob/main/README.md").text
+        gone = browser.post(f"/{repo}/delete/main/README.md", data={"csrf_token": csrf_of(blob)})
+        assert gone.status_code == 303 and "README.md" not in hub.list_repo_files(repo)
+        assert browser.post(f"/{repo}/delete/main/README.md").status_code == 403  # no CSRF token
+    finally:
+        owner.client.close()
+        outsider.client.close()
