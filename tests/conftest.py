@@ -134,3 +134,24 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.section("reliability figures")
     for name, count in sorted(FIGURES.items()):
         terminalreporter.write_line(f"{count:>8}  {name}")
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    """Headless Chromium (tests/web/browser.py), one per test module."""
+    from tests.web.browser import chromium
+
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(autouse=True)
+def _fresh_browser_logs(request: pytest.FixtureRequest) -> None:
+    """A test that drives the browser starts with empty console and network logs: the
+    module's browser may have served the other backend's server just before."""
+    if "driver" in request.fixturenames:
+        from tests.web.browser import console_errors, requested_urls
+
+        browser = request.getfixturevalue("driver")
+        console_errors(browser)
+        requested_urls(browser)

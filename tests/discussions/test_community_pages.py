@@ -5,12 +5,11 @@ filters count by status and the merge commit links back to its pull request."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from huggingface_hub import CommitOperationAdd, HfApi
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -19,19 +18,12 @@ from tests.gating.test_gate_pages import person, sign_in
 from tests.live import LiveServer
 from tests.web.browser import (
     assert_clean,
-    chromium,
     console_errors,
     full_page_screenshot,
     one,
     requested_urls,
     texts,
 )
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[WebDriver]:
-    with chromium() as browser:
-        yield browser
 
 
 def click(driver: WebDriver, css: str) -> None:
@@ -116,7 +108,9 @@ def test_discussion_pull_request_review_and_merge_in_the_browser(
     WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".hidden-comment"))
     assert "I can send a fix" not in driver.page_source
     one(driver, "#close-button").click()
-    WebDriverWait(driver, 10).until(lambda d: "closed" in one(d, "#thread-status").text.lower())
+    WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: "closed" in one(d, "#thread-status").text.lower()  # the page reloads
+    )
     driver.get(f"{server.url}/{repo_id}/discussions?status=closed")
     assert texts(driver, "#filter-closed .count") == ["2"]
     assert texts(driver, "#filter-merged .count") == ["1"]

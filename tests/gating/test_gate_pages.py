@@ -6,11 +6,9 @@ the client downloads exactly while access holds."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import GatedRepoError
 from selenium.webdriver.common.by import By
@@ -21,19 +19,12 @@ from tests.gating.test_gated_repos import seed
 from tests.live import LiveServer
 from tests.web.browser import (
     assert_clean,
-    chromium,
     console_errors,
     full_page_screenshot,
     one,
     requested_urls,
     texts,
 )
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[WebDriver]:
-    with chromium() as browser:
-        yield browser
 
 
 def person(server: LiveServer) -> tuple[str, str, str]:

@@ -6,7 +6,6 @@ raw JSON; no page logs an error or asks anything of another origin."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.hub.readkit import Owner, make_repo
 from tests.inference import kit
 from tests.live import LiveServer
-from tests.web.browser import assert_clean, chromium
+from tests.web.browser import assert_clean
 
 TIMEOUT_S = 120  # a cold model loads on its first call
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[WebDriver]:
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture(scope="module")

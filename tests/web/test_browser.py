@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -26,7 +25,6 @@ from tests.web.browser import (
     DESKTOP,
     PHONE,
     assert_clean,
-    chromium,
     full_page_screenshot,
     one,
     screenshot,
@@ -107,12 +105,6 @@ def site(server: LiveServer) -> Site:
     done = server.cli("users", "create", name, "--password-stdin", input=password + "\n")
     assert done.returncode == 0, done.stderr
     return Site(server.url, name, password)
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[WebDriver]:
-    with chromium() as browser:
-        yield browser
 
 
 def wait_for_url(driver: WebDriver, fragment: str) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -23,7 +22,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.datasets.kit import dataset, parquet_bytes, png_bytes
 from tests.hub.readkit import Owner, new_owner
 from tests.live import LiveServer
-from tests.web.browser import assert_clean, chromium, full_page_screenshot, one, texts
+from tests.web.browser import assert_clean, full_page_screenshot, one, texts
 
 pytestmark = pytest.mark.e2e
 
@@ -77,12 +76,6 @@ def fx(server: LiveServer) -> Fixture:
     public = dataset(owner, "viewer-public", lfs=files)
     private = dataset(owner, "viewer-private", lfs=files, private=True)
     return Fixture(server.url, owner, public, private)
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[WebDriver]:
-    with chromium() as browser:
-        yield browser
 
 
 def first_column(driver: WebDriver, column: int) -> list[str]:

@@ -28,7 +28,6 @@ from app.auth import oidc
 from app.config import Settings
 from app.errors import Unauthorized
 from tests.live import Backend, LiveServer, free_port, start_server, wait_http
-from tests.web.browser import chromium
 
 PROVIDER_DIR = Path(__file__).resolve().parents[1] / "oidc"
 SECRET = "sso-client-secret"
@@ -105,12 +104,6 @@ def sso(backend: Backend) -> Iterator[Sso]:
             provider.proc.terminate()
             provider.proc.wait(10)
         live.stop()
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[WebDriver]:
-    with chromium() as browser:
-        yield browser
 
 
 def provider_sign_in(driver: WebDriver, login: str) -> None:
