@@ -334,10 +334,10 @@ def index_commit(
 ) -> None:
     """Record a commit, its new tree rows, their files as held by the repo (for its
     namespace's storage usage) and its repo membership (idempotent)."""
-    insert_ignore(session, TreeEntry, [_row_dict(r) for r in rows], ["tree_sha", "name"])
+    insert_ignore(session, TreeEntry, [row_values(r) for r in rows], ["tree_sha", "name"])
     record_git_blobs(session, repo.id, rows)
     row = commit_row(commit)
-    insert_ignore(session, Commit, [_row_dict(row)], ["sha"])
+    insert_ignore(session, Commit, [row_values(row)], ["sha"])
     insert_ignore(
         session,
         RepoCommit,
@@ -346,7 +346,8 @@ def index_commit(
     )
 
 
-def _row_dict(row: TreeEntry | Commit) -> dict[str, object]:
+def row_values(row: TreeEntry | Commit) -> dict[str, object]:
+    """A row's columns as the values of an insert."""
     return {c.key: getattr(row, c.key) for c in row.__table__.columns}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.repos.models import Commit, RepoCommit, TreeEntry
 from app.repos.service import FileEntry
@@ -28,17 +28,22 @@ def chunks(items: Iterable[str], size: int = IN_CHUNK) -> Iterator[list[str]]:
         yield batch
 
 
-def known_commits(session: Session, repo_id: int, shas: Iterable[str]) -> set[str]:
-    known: set[str] = set()
-    for batch in chunks(shas):
-        known.update(
-            session.scalars(
-                select(RepoCommit.commit_sha).where(
-                    RepoCommit.repo_id == repo_id, RepoCommit.commit_sha.in_(batch)
-                )
-            )
+def linked(
+    session: Session, column: InstrumentedAttribute[str], repo_id: int, values: Iterable[str]
+) -> set[str]:
+    """Those of values that a per-repo link table (`repo_commits`, `repo_lfs_objects`) holds
+    for the repo in column, queried in chunks."""
+    table = column.class_
+    found: set[str] = set()
+    for batch in chunks(values):
+        found.update(
+            session.scalars(select(column).where(table.repo_id == repo_id, column.in_(batch)))
         )
-    return known
+    return found
+
+
+def known_commits(session: Session, repo_id: int, shas: Iterable[str]) -> set[str]:
+    return linked(session, RepoCommit.commit_sha, repo_id, shas)
 
 
 class History:

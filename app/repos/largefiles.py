@@ -28,9 +28,9 @@ from app.db.base import utcnow
 from app.db.engine import write_transaction
 from app.db.upsert import insert_ignore
 from app.errors import Conflict
-from app.repos.commits import EMPTY_TREE_SHA, index_commit
+from app.repos.commits import EMPTY_TREE_SHA, index_commit, row_values
 from app.repos.gitobjects import load_object, store_objects
-from app.repos.history import chunks
+from app.repos.history import chunks, linked
 from app.repos.models import Commit, LfsObject, Ref, Repo, RepoCommit, RepoLfsObject, TreeEntry
 from app.repos.refs import move_ref
 from app.repos.service import DEFAULT_BRANCH, HEADS
@@ -201,12 +201,8 @@ class _Rewrite:
 TREE_KEY = ["tree_sha", "name"]
 
 
-def _values(row: TreeEntry) -> dict[str, object]:
-    return {column.key: getattr(row, column.key) for column in TreeEntry.__table__.columns}
-
-
 def _entry(row: TreeEntry, **changes: object) -> TreeEntry:
-    return TreeEntry(**{**_values(row), **changes})
+    return TreeEntry(**{**row_values(row), **changes})
 
 
 class _Moved(Exception):
@@ -225,7 +221,7 @@ def delete_large_files(
     wanted = frozenset(oids)
     for _ in range(REWRITE_ATTEMPTS):
         with factory() as session:
-            held = _held(session, repo_id, wanted)
+            held = linked(session, RepoLfsObject.oid, repo_id, wanted)
             if not held:
                 return 0
             refs = dict(
@@ -249,7 +245,7 @@ def delete_large_files(
             with write_transaction(factory) as session:
                 repo = session.get(Repo, repo_id)
                 assert repo is not None
-                insert_ignore(session, TreeEntry, [_values(r) for r in rewrite.rows], TREE_KEY)
+                insert_ignore(session, TreeEntry, [row_values(r) for r in rewrite.rows], TREE_KEY)
                 for commit in rewrite.new_commits:
                     index_commit(session, repo, commit, [])
                 for name, old in sorted(refs.items()):
@@ -277,19 +273,6 @@ def delete_large_files(
             continue
         return len(held)
     raise Conflict("The repo kept changing while its history was rewritten; try again")
-
-
-def _held(session: Session, repo_id: int, oids: frozenset[str]) -> set[str]:
-    held: set[str] = set()
-    for batch in chunks(oids):
-        held.update(
-            session.scalars(
-                select(RepoLfsObject.oid).where(
-                    RepoLfsObject.repo_id == repo_id, RepoLfsObject.oid.in_(batch)
-                )
-            )
-        )
-    return held
 
 
 def describe(files: Iterable[LargeFile]) -> Iterator[dict[str, object]]:
