@@ -669,6 +669,13 @@ def test_files_are_created_edited_and_deleted_in_the_browser(
         gone = browser.post(f"/{repo}/delete/main/README.md", data={"csrf_token": csrf_of(blob)})
         assert gone.status_code == 303 and "README.md" not in hub.list_repo_files(repo)
         assert browser.post(f"/{repo}/delete/main/README.md").status_code == 403  # no CSRF token
+        # A private repo's editor is a missing repo to an outsider.
+        hidden = f"{owner.name}/hidden-{secrets.token_hex(2)}"
+        hub.create_repo(hidden, private=True)
+        hub.upload_file(path_or_fileobj=b"secret\n", path_in_repo="s.txt", repo_id=hidden)
+        for url in (f"/{hidden}/edit/main/s.txt", f"/{hidden}/new/main"):
+            missing = outsider.client.get(url)
+            assert missing.status_code == 404 and "secret" not in missing.text
     finally:
         owner.client.close()
         outsider.client.close()
